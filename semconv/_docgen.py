@@ -49,7 +49,8 @@ def render() -> str:
         groups = [g for s, g in load_groups() if s == stem]
         for g in (g for g in groups if g["type"] == "attribute_group"):
             lines += [f"### {g.get('display_name', g['id'])}", "", _cell(g["brief"]), ""]
-            lines += ["| attribute | type | stability | brief | examples |", "|---|---|---|---|---|"]
+            lines += ["| attribute | type | stability | brief | examples |"]
+            lines += ["|---|---|---|---|---|"]
             for a in g["attributes"]:
                 ex = ", ".join(f"`{e}`" for e in a.get("examples", []))
                 lines.append(

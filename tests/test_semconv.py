@@ -52,7 +52,10 @@ def test_every_attribute_constant_is_in_the_yaml():
 
 def test_enum_members_agree():
     yaml_attrs = _yaml_attributes()
-    enums = {k: v for k, v in vars(attributes).items() if isinstance(v, type) and issubclass(v, Enum) and v is not Enum}
+    enums = {
+        k: v for k, v in vars(attributes).items()
+        if isinstance(v, type) and issubclass(v, Enum) and v is not Enum
+    }
     seen = set()
     for attr_id, a in yaml_attrs.items():
         if not isinstance(a["type"], dict):

@@ -1,0 +1,230 @@
+"""The life of one tracked call: start a span and a frame, finish them, record metrics.
+
+Shared by functions, generators, context managers, workflows and sessions. Nothing here may
+raise into user code: a failure inside otelytics is counted, reported once, and the user's
+call goes on untracked.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
+
+from otelytics import _state
+from otelytics._frames import FRAME_KEY, Frame, WorkflowRun
+from otelytics.semconv import attributes as a
+from otelytics.semconv import metrics as m
+
+_log = logging.getLogger("otelytics")
+
+_OK = a.OtelyticsEstimatorOutcomeValues.OK.value
+_ERROR = a.OtelyticsEstimatorOutcomeValues.ERROR.value
+
+internal_errors = 0
+_reported_errors: set[str] = set()
+
+
+def report_internal_error(where: str) -> None:
+    """Count an otelytics failure and log it once per place; never raise."""
+    global internal_errors
+    internal_errors += 1
+    try:
+        if where not in _reported_errors:
+            _reported_errors.add(where)
+            _log.warning(
+                "otelytics: internal error in %s; the call went on untracked\n%s",
+                where, traceback.format_exc(),
+            )
+    except Exception:  # pragma: no cover - logging itself failed
+        pass
+
+
+def error_type(exc: BaseException) -> str:
+    cls = type(exc)
+    mod = cls.__module__
+    return cls.__qualname__ if mod in (None, "builtins") else f"{mod}.{cls.__qualname__}"
+
+
+def is_failure(exc: BaseException | None) -> bool:
+    """Closing a generator or exiting with status 0 is a normal end, not an error."""
+    if exc is None or isinstance(exc, GeneratorExit):
+        return False
+    return not (isinstance(exc, SystemExit) and exc.code in (0, None))
+
+
+class Spec:
+    """What is fixed for one tracked operation; built once per decorated function."""
+
+    __slots__ = (
+        "attributes",
+        "estimator",
+        "is_workflow",
+        "metric_labels",
+        "name",
+        "record_cpu",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        attributes: dict[str, Any],
+        estimator: str | None = None,
+        is_workflow: bool = False,
+        record_cpu: bool = True,
+    ) -> None:
+        self.name = name
+        self.estimator = estimator or name
+        self.is_workflow = is_workflow
+        self.record_cpu = record_cpu
+        self.attributes = attributes
+        self.metric_labels: dict[str, str] | None = {
+            a.OTELYTICS_ESTIMATOR_NAME: _state.metric_name_label(self.estimator),
+            a.OTELYTICS_ESTIMATOR_OUTCOME: _OK,
+        }
+
+
+class Call:
+    """One running tracked call."""
+
+    __slots__ = ("cpu", "ctx", "frame", "rss0", "span", "spec", "t0", "trace_mem")
+
+    def __init__(self, spec: Spec, span: Span, frame: Frame, ctx: otel_context.Context) -> None:
+        self.spec = spec
+        self.span = span
+        self.frame = frame
+        self.ctx = ctx
+        self.cpu = 0.0
+        self.rss0: int | None = None
+        self.trace_mem = False
+        self.t0 = time.perf_counter()
+
+
+def start(
+    spec: Spec,
+    attributes: dict[str, Any] | None = None,
+    session: Any = None,
+    capture_memory: bool = False,
+    kind: SpanKind = SpanKind.INTERNAL,
+) -> Call | None:
+    """Start the span and frame of a call; ``None`` when disabled or on internal error.
+
+    The returned call's context is not attached: the caller attaches it around the code
+    that runs "inside" the call (once for a function, once per step for a generator).
+    """
+    try:
+        parent_ctx = otel_context.get_current()
+        parent: Frame | None = parent_ctx.get(FRAME_KEY)  # type: ignore[assignment]
+        attrs = dict(spec.attributes)
+        if attributes:
+            attrs.update(attributes)
+        if session is None and parent is not None:
+            session = parent.session
+        workflow = parent.workflow if parent is not None else None
+        step = False
+        if session is not None:
+            attrs[a.SESSION_ID] = session.id
+            if session.user_id is not None:
+                attrs[a.USER_ID] = session.user_id
+        if spec.is_workflow:
+            workflow = WorkflowRun(spec.name, 0)
+            attrs[a.OTELYTICS_WORKFLOW_NAME] = spec.name
+        elif workflow is not None:
+            attrs[a.OTELYTICS_WORKFLOW_NAME] = workflow.name
+            step = True
+            if not parent.step:  # type: ignore[union-attr]
+                attrs[a.OTELYTICS_WORKFLOW_STEP] = spec.estimator
+                attrs[a.OTELYTICS_WORKFLOW_STEP_INDEX] = workflow.next_step_index()
+        span = _state.tracer.start_span(spec.name, context=parent_ctx, kind=kind, attributes=attrs)
+        frame = Frame(parent, span, session, workflow, step)
+        ctx = otel_context.set_value(FRAME_KEY, frame, set_span_in_context(span, parent_ctx))
+        call = Call(spec, span, frame, ctx)
+        if capture_memory:
+            _start_memory(call)
+        return call
+    except Exception:
+        report_internal_error("start")
+        return None
+
+
+def _start_memory(call: Call) -> None:
+    import tracemalloc
+
+    from otelytics._process import current_rss
+
+    call.rss0 = current_rss()
+    if not tracemalloc.is_tracing():
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    call.trace_mem = True
+
+
+def finish(call: Call, exc: BaseException | None) -> None:
+    """End the call's span, record its metrics and feed its session; never raises."""
+    try:
+        elapsed = time.perf_counter() - call.t0
+        span = call.span
+        failed = is_failure(exc)
+        frame = call.frame
+        if span.is_recording():
+            attrs: dict[str, Any] = {}
+            if call.spec.record_cpu:
+                attrs[a.OTELYTICS_PROCESS_CPU_TIME] = call.cpu
+            if call.rss0 is not None:
+                _finish_memory(call, attrs)
+            if frame.llm_calls:
+                attrs[a.OTELYTICS_ROLLUP_LLM_CALLS] = frame.llm_calls
+                attrs[a.OTELYTICS_ROLLUP_INPUT_TOKENS] = frame.input_tokens
+                attrs[a.OTELYTICS_ROLLUP_OUTPUT_TOKENS] = frame.output_tokens
+                attrs[a.OTELYTICS_ROLLUP_COST_USD] = frame.cost_usd
+                attrs[a.OTELYTICS_ROLLUP_UNPRICED_CALLS] = frame.unpriced_calls
+            if failed:
+                etype = error_type(exc)  # type: ignore[arg-type]
+                attrs[a.ERROR_TYPE] = etype
+                span.record_exception(exc, escaped=True)  # type: ignore[arg-type]
+                span.set_status(Status(StatusCode.ERROR, f"{etype}: {exc}"))
+            span.set_attributes(attrs)
+        span.end()
+        labels = call.spec.metric_labels
+        if labels is not None:
+            if failed:
+                labels = {
+                    **labels,
+                    a.OTELYTICS_ESTIMATOR_OUTCOME: _ERROR,
+                    a.ERROR_TYPE: _state.error_type_label(error_type(exc)),  # type: ignore[arg-type]
+                }
+            _state.instrument(m.OTELYTICS_ESTIMATOR_DURATION).record(elapsed, labels)
+            _state.instrument(m.OTELYTICS_ESTIMATOR_CALLS).add(1, labels)
+        session = frame.session
+        if session is not None and frame.span is not session._span:
+            session._record_call(elapsed, failed)
+    except Exception:
+        report_internal_error("finish")
+
+
+def _finish_memory(call: Call, attrs: dict[str, Any]) -> None:
+    import tracemalloc
+
+    from otelytics._process import current_rss
+
+    rss = current_rss()
+    if rss is not None and call.rss0 is not None:
+        attrs[a.OTELYTICS_PROCESS_MEMORY_RSS_DELTA] = rss - call.rss0
+    if call.trace_mem and tracemalloc.is_tracing():
+        attrs[a.OTELYTICS_PROCESS_MEMORY_PEAK] = tracemalloc.get_traced_memory()[1]
+
+
+def attach(call: Call) -> object:
+    return otel_context.attach(call.ctx)
+
+
+def detach(token: object) -> None:
+    try:
+        otel_context.detach(token)  # type: ignore[arg-type]
+    except Exception:
+        report_internal_error("detach")
+
