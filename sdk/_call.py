@@ -13,12 +13,13 @@ import traceback
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, set_span_in_context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation import _SPAN_KEY
 
 from otelytics import _state
 from otelytics._frames import FRAME_KEY, Frame, WorkflowRun
+from otelytics._metrics import aggregate
 from otelytics.semconv import attributes as a
-from otelytics.semconv import metrics as m
 
 _log = logging.getLogger("otelytics")
 
@@ -62,9 +63,10 @@ class Spec:
 
     __slots__ = (
         "attributes",
+        "code",
         "estimator",
         "is_workflow",
-        "metric_labels",
+        "metric_name",
         "name",
         "record_cpu",
     )
@@ -76,32 +78,19 @@ class Spec:
         estimator: str | None = None,
         is_workflow: bool = False,
         record_cpu: bool = True,
+        code: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
+        self.code = code  # code.* attributes, added when capture_code is on
         self.estimator = estimator or name
         self.is_workflow = is_workflow
         self.record_cpu = record_cpu
         self.attributes = attributes
-        self.metric_labels: dict[str, str] | None = {
-            a.OTELYTICS_ESTIMATOR_NAME: _state.metric_name_label(self.estimator),
-            a.OTELYTICS_ESTIMATOR_OUTCOME: _OK,
-        }
+        # the metric label, bounded; None: this operation records no metrics
+        self.metric_name: str | None = _state.metric_name_label(self.estimator)
 
 
-class Call:
-    """One running tracked call."""
-
-    __slots__ = ("cpu", "ctx", "frame", "rss0", "span", "spec", "t0", "trace_mem")
-
-    def __init__(self, spec: Spec, span: Span, frame: Frame, ctx: otel_context.Context) -> None:
-        self.spec = spec
-        self.span = span
-        self.frame = frame
-        self.ctx = ctx
-        self.cpu = 0.0
-        self.rss0: int | None = None
-        self.trace_mem = False
-        self.t0 = time.perf_counter()
+Call = Frame  # a running call is its frame
 
 
 def start(
@@ -119,36 +108,56 @@ def start(
     try:
         parent_ctx = otel_context.get_current()
         parent: Frame | None = parent_ctx.get(FRAME_KEY)  # type: ignore[assignment]
-        attrs = dict(spec.attributes)
-        if attributes:
-            attrs.update(attributes)
-        if session is None and parent is not None:
-            session = parent.session
-        workflow = parent.workflow if parent is not None else None
+        workflow = None
+        if parent is not None:
+            workflow = parent.workflow
+            if session is None:
+                session = parent.session
         step = False
-        if session is not None:
-            attrs[a.SESSION_ID] = session.id
-            if session.user_id is not None:
-                attrs[a.USER_ID] = session.user_id
-        if spec.is_workflow:
-            workflow = WorkflowRun(spec.name, 0)
-            attrs[a.OTELYTICS_WORKFLOW_NAME] = spec.name
-        elif workflow is not None:
-            attrs[a.OTELYTICS_WORKFLOW_NAME] = workflow.name
-            step = True
-            if not parent.step:  # type: ignore[union-attr]
-                attrs[a.OTELYTICS_WORKFLOW_STEP] = spec.estimator
-                attrs[a.OTELYTICS_WORKFLOW_STEP_INDEX] = workflow.next_step_index()
+        attrs = spec.attributes
+        if (attributes or session is not None or workflow is not None or spec.is_workflow
+                or (spec.code and _state.settings.capture_code)):
+            attrs, workflow, step = _context_attributes(
+                spec, parent, attributes, session, workflow)
         span = _state.tracer.start_span(spec.name, context=parent_ctx, kind=kind, attributes=attrs)
         frame = Frame(parent, span, session, workflow, step)
-        ctx = otel_context.set_value(FRAME_KEY, frame, set_span_in_context(span, parent_ctx))
-        call = Call(spec, span, frame, ctx)
+        frame.spec = spec
+        # one copy of the context instead of two (set_span_in_context + set_value)
+        frame.ctx = otel_context.Context({**parent_ctx, _SPAN_KEY: span, FRAME_KEY: frame})
         if capture_memory:
-            _start_memory(call)
-        return call
+            _start_memory(frame)
+        frame.t0 = time.perf_counter()
+        return frame
     except Exception:
         report_internal_error("start")
         return None
+
+
+def _context_attributes(
+    spec: Spec, parent: Frame | None, attributes: dict[str, Any] | None, session: Any,
+    workflow: WorkflowRun | None,
+) -> tuple[dict[str, Any], WorkflowRun | None, bool]:
+    """Attributes that depend on the enclosing session and workflow, and on options."""
+    attrs = dict(spec.attributes)
+    if spec.code and _state.settings.capture_code:
+        attrs.update(spec.code)
+    if attributes:
+        attrs.update(attributes)
+    step = False
+    if session is not None:
+        attrs[a.SESSION_ID] = session.id
+        if session.user_id is not None:
+            attrs[a.USER_ID] = session.user_id
+    if spec.is_workflow:
+        workflow = WorkflowRun(spec.name)
+        attrs[a.OTELYTICS_WORKFLOW_NAME] = spec.name
+    elif workflow is not None:
+        attrs[a.OTELYTICS_WORKFLOW_NAME] = workflow.name
+        step = True
+        if not parent.step:  # type: ignore[union-attr]
+            attrs[a.OTELYTICS_WORKFLOW_STEP] = spec.estimator
+            attrs[a.OTELYTICS_WORKFLOW_STEP_INDEX] = workflow.next_step_index()
+    return attrs, workflow, step
 
 
 def _start_memory(call: Call) -> None:
@@ -168,42 +177,47 @@ def finish(call: Call, exc: BaseException | None) -> None:
     try:
         elapsed = time.perf_counter() - call.t0
         span = call.span
-        failed = is_failure(exc)
-        frame = call.frame
+        failed = exc is not None and is_failure(exc)
+        spec = call.spec
         if span.is_recording():
-            attrs: dict[str, Any] = {}
-            if call.spec.record_cpu:
-                attrs[a.OTELYTICS_PROCESS_CPU_TIME] = call.cpu
-            if call.rss0 is not None:
-                _finish_memory(call, attrs)
-            if frame.llm_calls:
-                attrs[a.OTELYTICS_ROLLUP_LLM_CALLS] = frame.llm_calls
-                attrs[a.OTELYTICS_ROLLUP_INPUT_TOKENS] = frame.input_tokens
-                attrs[a.OTELYTICS_ROLLUP_OUTPUT_TOKENS] = frame.output_tokens
-                attrs[a.OTELYTICS_ROLLUP_COST_USD] = frame.cost_usd
-                attrs[a.OTELYTICS_ROLLUP_UNPRICED_CALLS] = frame.unpriced_calls
-            if failed:
-                etype = error_type(exc)  # type: ignore[arg-type]
-                attrs[a.ERROR_TYPE] = etype
-                span.record_exception(exc, escaped=True)  # type: ignore[arg-type]
-                span.set_status(Status(StatusCode.ERROR, f"{etype}: {exc}"))
-            span.set_attributes(attrs)
+            if failed or call.rollup is not None or call.rss0 is not None:
+                _finish_attributes(call, span, exc if failed else None)
+            elif spec.record_cpu:
+                span.set_attribute(a.OTELYTICS_PROCESS_CPU_TIME, call.cpu)
         span.end()
-        labels = call.spec.metric_labels
-        if labels is not None:
+        metric_name = spec.metric_name
+        if metric_name is not None:
             if failed:
-                labels = {
-                    **labels,
-                    a.OTELYTICS_ESTIMATOR_OUTCOME: _ERROR,
-                    a.ERROR_TYPE: _state.error_type_label(error_type(exc)),  # type: ignore[arg-type]
-                }
-            _state.instrument(m.OTELYTICS_ESTIMATOR_DURATION).record(elapsed, labels)
-            _state.instrument(m.OTELYTICS_ESTIMATOR_CALLS).add(1, labels)
-        session = frame.session
-        if session is not None and frame.span is not session._span:
+                etype = _state.error_type_label(error_type(exc))  # type: ignore[arg-type]
+                aggregate.record((metric_name, _ERROR, etype), elapsed)
+            else:
+                aggregate.record((metric_name, _OK, None), elapsed)
+        session = call.session
+        if session is not None and span is not session._span:
             session._record_call(elapsed, failed)
     except Exception:
         report_internal_error("finish")
+
+
+def _finish_attributes(call: Call, span: Span, exc: BaseException | None) -> None:
+    attrs: dict[str, Any] = {}
+    if call.spec.record_cpu:
+        attrs[a.OTELYTICS_PROCESS_CPU_TIME] = call.cpu
+    if call.rss0 is not None:
+        _finish_memory(call, attrs)
+    r = call.rollup
+    if r is not None:
+        attrs[a.OTELYTICS_ROLLUP_LLM_CALLS] = r.llm_calls
+        attrs[a.OTELYTICS_ROLLUP_INPUT_TOKENS] = r.input_tokens
+        attrs[a.OTELYTICS_ROLLUP_OUTPUT_TOKENS] = r.output_tokens
+        attrs[a.OTELYTICS_ROLLUP_COST_USD] = r.cost_usd
+        attrs[a.OTELYTICS_ROLLUP_UNPRICED_CALLS] = r.unpriced_calls
+    if exc is not None:
+        etype = error_type(exc)
+        attrs[a.ERROR_TYPE] = etype
+        span.record_exception(exc, escaped=True)
+        span.set_status(Status(StatusCode.ERROR, f"{etype}: {exc}"))
+    span.set_attributes(attrs)
 
 
 def _finish_memory(call: Call, attrs: dict[str, Any]) -> None:

@@ -28,30 +28,48 @@ _rollup_lock = threading.Lock()
 class WorkflowRun:
     """One execution of a workflow; numbers its steps in start order."""
 
-    __slots__ = ("_counter", "name", "span_id")
+    __slots__ = ("_counter", "name")
 
-    def __init__(self, name: str, span_id: int) -> None:
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.span_id = span_id
         self._counter = itertools.count()
 
     def next_step_index(self) -> int:
         return next(self._counter)
 
 
+class Rollup:
+    """Totals of the LLM calls made inside one frame; created at the first such call."""
+
+    __slots__ = ("cost_usd", "input_tokens", "llm_calls", "output_tokens", "unpriced_calls")
+
+    def __init__(self) -> None:
+        self.llm_calls = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost_usd = 0.0
+        self.unpriced_calls = 0
+
+
 class Frame:
-    """One tracked call, workflow run or session on the current context stack."""
+    """One running tracked call, workflow run or session on the current context stack.
+
+    It is also the call's own running state (span, context, timers), so a tracked call
+    allocates one object.
+    """
 
     __slots__ = (
-        "cost_usd",
-        "input_tokens",
-        "llm_calls",
-        "output_tokens",
+        "cpu",
+        "ctx",
         "parent",
+        "rollup",
+        "rss0",
         "session",
         "span",
+        "spec",
         "step",
-        "unpriced_calls",
+        "t0",
+        "trace_mem",
         "workflow",
     )
 
@@ -68,11 +86,10 @@ class Frame:
         self.session = session
         self.workflow = workflow
         self.step = step  # this frame is, or is inside, a step of ``workflow``
-        self.llm_calls = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cost_usd = 0.0
-        self.unpriced_calls = 0
+        self.rollup: Rollup | None = None
+        self.rss0: int | None = None
+        self.trace_mem = False
+        self.cpu = 0.0
 
 
 def current_frame(ctx: otel_context.Context | None = None) -> Frame | None:
@@ -88,13 +105,16 @@ def add_usage(
     with _rollup_lock:
         f: Frame | None = frame
         while f is not None:
-            f.llm_calls += 1
-            f.input_tokens += input_tokens
-            f.output_tokens += output_tokens
+            r = f.rollup
+            if r is None:
+                r = f.rollup = Rollup()
+            r.llm_calls += 1
+            r.input_tokens += input_tokens
+            r.output_tokens += output_tokens
             if cost_usd is None:
-                f.unpriced_calls += 1
+                r.unpriced_calls += 1
             else:
-                f.cost_usd += cost_usd
+                r.cost_usd += cost_usd
             f = f.parent
 
 

@@ -44,6 +44,8 @@ class Settings:
     """OTELYTICS_CAPTURE_PARAMS: record call parameters (secrets redacted)."""
     capture_memory: bool = False
     """OTELYTICS_CAPTURE_MEMORY: record RSS delta and tracemalloc peak per call."""
+    capture_code: bool = False
+    """OTELYTICS_CAPTURE_CODE: record code.function.name, code.file.path, code.line.number."""
     max_param_length: int = 256
     """OTELYTICS_MAX_PARAM_LENGTH: characters kept of one rendered parameter."""
     redact: tuple[str, ...] = ()
@@ -100,6 +102,7 @@ _ENV: dict[str, tuple[str, Callable[[str], Any]]] = {
     "sample_ratio": ("OTELYTICS_SAMPLE_RATIO", _parse_ratio),
     "capture_params": ("OTELYTICS_CAPTURE_PARAMS", _parse_bool),
     "capture_memory": ("OTELYTICS_CAPTURE_MEMORY", _parse_bool),
+    "capture_code": ("OTELYTICS_CAPTURE_CODE", _parse_bool),
     "max_param_length": ("OTELYTICS_MAX_PARAM_LENGTH", _parse_positive_int),
     "redact": ("OTELYTICS_REDACT", _parse_list),
     "hash_user_ids": ("OTELYTICS_HASH_USER_IDS", _parse_bool),
@@ -130,8 +133,8 @@ def _check_kwarg(name: str, value: Any) -> Any:
     """Validate one keyword argument; raise ConfigError naming it."""
     default = getattr(Settings(), name)
     try:
-        if name in {"enabled", "capture_params", "capture_memory", "hash_user_ids",
-                    "process_metrics"}:
+        if name in {"enabled", "capture_params", "capture_memory", "capture_code",
+                    "hash_user_ids", "process_metrics"}:
             if not isinstance(value, bool):
                 raise TypeError("expected a bool")
         elif name == "sample_ratio":

@@ -29,6 +29,12 @@ _instruments: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
+def refresh_tracer() -> None:
+    """Take a tracer from the real provider (a ProxyTracer costs an indirection per span)."""
+    global tracer
+    tracer = trace.get_tracer(SCOPE, __version__)
+
+
 def set_settings(new: Settings) -> None:
     global settings, enabled
     settings = new

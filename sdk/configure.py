@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from otelytics import _state
+from otelytics._metrics import HistogramBridgeExporter, aggregate
 from otelytics._settings import ConfigError, Settings, env_value, resolve_settings
 from otelytics.processor import MembershipSpanProcessor
 
@@ -137,11 +138,17 @@ def _install_metrics(settings: Settings, explicit_exporters: bool) -> None:
     provider = metrics.get_meter_provider()
     if isinstance(provider, MeterProvider):
         return  # readers are fixed at construction: use the app's provider as it is
-    readers = [
-        exp if isinstance(exp, MetricReader) else PeriodicExportingMetricReader(exp)
-        for exp in _build_exporters("metrics", settings, strict=explicit_exporters)
-    ]
-    metrics.set_meter_provider(MeterProvider(resource=_resource(settings), metric_readers=readers))
+    resource = _resource(settings)
+    readers: list[MetricReader] = []
+    for exp in _build_exporters("metrics", settings, strict=explicit_exporters):
+        if isinstance(exp, MetricReader):
+            readers.append(exp)
+        else:
+            readers.append(PeriodicExportingMetricReader(HistogramBridgeExporter(exp, resource)))
+    # every reader must see the bridged histogram, or none does (no double counting)
+    aggregate.bridged = all(
+        isinstance(getattr(r, "_exporter", None), HistogramBridgeExporter) for r in readers)
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
 
 
 def install_process_metrics() -> None:
@@ -167,6 +174,7 @@ def configure(**options: Any) -> Settings:
         _state.set_settings(settings)
         explicit = options.get("exporters") is not None or env_value("exporters") is not None
         _install_tracing(settings, explicit)
+        _state.refresh_tracer()
         _install_metrics(settings, explicit)
         if settings.process_metrics:
             install_process_metrics()

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 import os
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
 from otelytics import _state
+from otelytics._metrics import HistogramBridgeExporter, aggregate
 from otelytics._settings import resolve_settings
 from otelytics.configure import available_exporters, install_process_metrics
 from otelytics.processor import MembershipSpanProcessor
@@ -92,10 +94,34 @@ class OtelyticsConfigurator(_OTelSDKConfigurator):
         super()._configure(**kwargs)
         settings = resolve_settings()
         _state.set_settings(settings)
+        _state.refresh_tracer()
         provider = trace.get_tracer_provider()
         add = getattr(provider, "add_span_processor", None)
         if add is not None and not getattr(provider, "_otelytics_configured", False):
             add(MembershipSpanProcessor())
             provider._otelytics_configured = True  # type: ignore[attr-defined]
+        _bridge_metric_readers()
         if settings.process_metrics:
             install_process_metrics()
+
+
+def _bridge_metric_readers() -> None:
+    """Wrap the exporters of the readers the SDK just built with the histogram bridge.
+
+    Reaches into ``MeterProvider._sdk_config`` and ``PeriodicExportingMetricReader._exporter``;
+    if either is missing (another SDK version), durations go through a plain histogram.
+    """
+    try:
+        provider = metrics.get_meter_provider()
+        config = getattr(provider, "_sdk_config", None)
+        readers = list(getattr(config, "metric_readers", None) or ())
+        if not readers or not all(
+                isinstance(r, PeriodicExportingMetricReader) and hasattr(r, "_exporter")
+                for r in readers):
+            return
+        for r in readers:
+            if not isinstance(r._exporter, HistogramBridgeExporter):
+                r._exporter = HistogramBridgeExporter(r._exporter, config.resource)
+        aggregate.bridged = True
+    except Exception as exc:
+        _log.debug("otelytics: histogram bridge not installed: %s", exc)

@@ -41,6 +41,7 @@ class MembershipSpanProcessor(SpanProcessor):
                 return
             span.set_attribute(a.OTELYTICS_WORKFLOW_NAME, run.name)
             owner = frame.span  # type: ignore[attr-defined]
+            # a direct child of the workflow span (not nested in a step) is a step
             parent = span.parent
             if (not frame.step and owner is not None and parent is not None  # type: ignore[attr-defined]
                     and parent.span_id == owner.get_span_context().span_id):

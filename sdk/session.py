@@ -56,6 +56,13 @@ def _percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
+def _rollup_tuple(call: Call) -> tuple[int, int, int, float, int]:
+    r = call.rollup
+    if r is None:
+        return (0, 0, 0, 0.0, 0)
+    return (r.llm_calls, r.input_tokens, r.output_tokens, r.cost_usd, r.unpriced_calls)
+
+
 class Session:
     """A session; use :func:`session` to create one."""
 
@@ -92,7 +99,7 @@ class Session:
                 a.OTELYTICS_SESSION_NAME: self.name,
                 **self._attributes,
             }, record_cpu=False)
-            spec.metric_labels = None
+            spec.metric_name = None
             self._call = start(spec, session=self)
             if self._call is not None:
                 self._span = self._call.span
@@ -104,9 +111,7 @@ class Session:
         call, self._call = self._call, None
         if call is not None:
             detach(self._token)
-            f = call.frame
-            self._llm = (f.llm_calls, f.input_tokens, f.output_tokens, f.cost_usd,
-                         f.unpriced_calls)
+            self._llm = _rollup_tuple(call)
             finish(call, exc)
 
     async def __aenter__(self) -> Session:
@@ -136,11 +141,7 @@ class Session:
             calls, errors, total, mx = self._calls, self._errors, self._total, self._max
             durations = sorted(self._durations)
         call = self._call
-        if call is not None:
-            f = call.frame
-            llm = (f.llm_calls, f.input_tokens, f.output_tokens, f.cost_usd, f.unpriced_calls)
-        else:
-            llm = self._llm
+        llm = _rollup_tuple(call) if call is not None else self._llm
         end = self._t1 if self._t1 is not None else time.perf_counter()
         return SessionSummary(
             session_id=self.id,

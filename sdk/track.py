@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
+from opentelemetry.context import attach as otel_attach
+from opentelemetry.context import detach as otel_detach
 from opentelemetry.trace import Span
 
 from otelytics import _state
@@ -27,7 +29,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 DataLength = int | str | Callable[..., int] | None
 
 _TRACKED = "__otelytics_tracked__"
-_FUNCTION = a.OtelyticsSpanTypeValues.FUNCTION.value
 _WORKFLOW = a.OtelyticsSpanTypeValues.WORKFLOW.value
 
 _secret_matchers: dict[tuple[str, ...], SecretMatcher] = {}
@@ -87,15 +88,16 @@ class _Options:
         self.workflow = workflow
 
     def spec(self, name: str, code: dict[str, Any], record_cpu: bool) -> Spec:
-        attrs = {
-            a.OTELYTICS_SPAN_TYPE: _WORKFLOW if self.workflow else _FUNCTION,
-            a.OTELYTICS_ESTIMATOR_NAME: self.estimator or name,
-            **code,
-            **self.attributes,
-        }
+        # A function span is identified by its instrumentation scope (``otelytics``): one
+        # attribute less per call; the Parquet exporter fills span_type="function" from it.
+        attrs: dict[str, Any] = {a.OTELYTICS_SPAN_TYPE: _WORKFLOW} if self.workflow else {}
+        if self.estimator and self.estimator != name:
+            # otherwise the span name is the estimator name (one attribute less per call)
+            attrs[a.OTELYTICS_ESTIMATOR_NAME] = self.estimator
+        attrs.update(self.attributes)
         if isinstance(self.data_length, int) and not isinstance(self.data_length, bool):
             attrs[a.OTELYTICS_ESTIMATOR_DATA_LENGTH] = self.data_length
-        return Spec(name, attrs, self.estimator, self.workflow, record_cpu)
+        return Spec(name, attrs, self.estimator, self.workflow, record_cpu, code)
 
     def memory(self) -> bool:
         cm = self.capture_memory
@@ -145,6 +147,9 @@ class _Instrumented:
 
     def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call | None:
         opts = self.opts
+        if (not args and not kwargs and opts.data_length is None and opts.capture_memory is None
+                and not _state.settings.capture_memory):
+            return start(self.spec)  # nothing to measure in the arguments
         try:
             extra: dict[str, Any] | None = None
             dl = opts.data_length
@@ -184,17 +189,17 @@ def _wrap_function(inst: _Instrumented) -> Callable[..., Any]:
         call = inst.begin(args, kwargs)
         if call is None:
             return func(*args, **kwargs)
-        token = attach(call)
+        token = otel_attach(call.ctx)
         c0 = thread_time()
         try:
             result = func(*args, **kwargs)
         except BaseException as exc:
             call.cpu = thread_time() - c0
-            detach(token)
+            otel_detach(token)
             finish(call, exc)
             raise
         call.cpu = thread_time() - c0
-        detach(token)
+        otel_detach(token)  # logs, never raises, on a foreign token
         finish(call, None)
         return result
 
