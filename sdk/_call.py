@@ -176,6 +176,7 @@ def finish(call: Call, exc: BaseException | None) -> None:
     """End the call's span, record its metrics and feed its session; never raises."""
     try:
         elapsed = time.perf_counter() - call.t0
+        end_ns = time.time_ns()  # the span ends when the call did, not after our bookkeeping
         span = call.span
         failed = exc is not None and is_failure(exc)
         spec = call.spec
@@ -184,7 +185,7 @@ def finish(call: Call, exc: BaseException | None) -> None:
                 _finish_attributes(call, span, exc if failed else None)
             elif spec.record_cpu:
                 span.set_attribute(a.OTELYTICS_PROCESS_CPU_TIME, call.cpu)
-        span.end()
+        span.end(end_ns)
         metric_name = spec.metric_name
         if metric_name is not None:
             if failed:
