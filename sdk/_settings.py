@@ -150,7 +150,7 @@ def _check_kwarg(name: str, value: Any) -> Any:
             value = tuple(value)
             for item in value:
                 if not isinstance(item, str) and not (
-                        name == "exporters" and callable(getattr(item, "export", None))
+                        (name == "exporters" and callable(getattr(item, "export", None)))
                         or hasattr(item, "collect")):
                     raise TypeError(f"{item!r} is neither a name nor an exporter/reader")
         elif name in {"service_name", "data_dir", "user_id_hash_key"}:

@@ -36,7 +36,7 @@ def test_bad_keyword_values_raise_naming_the_option():
         resolve_settings(sample_ratio=2)
     with pytest.raises(ConfigError, match=r"capture_params='yes'.*expected a bool"):
         resolve_settings(capture_params="yes")
-    with pytest.raises(ConfigError, match="unknown option.*colour"):
+    with pytest.raises(ConfigError, match=r"unknown option.*colour"):
         resolve_settings(colour="blue")
 
 

@@ -40,9 +40,8 @@ def test_a_failing_tracer_leaves_calls_untouched(spans, broken):
     assert list(g()) == [1, 2]
     with otelytics.track("block") as call:
         call.set_attribute("k", "v")
-    with pytest.raises(KeyError):
-        with otelytics.track("block2"):
-            raise KeyError("user error passes through")
+    with pytest.raises(KeyError), otelytics.track("block2"):
+        raise KeyError("user error passes through")
     assert _call.internal_errors >= before + 4
     assert spans.get_finished_spans() == ()
 
