@@ -61,6 +61,7 @@ class Frame:
     __slots__ = (
         "cpu",
         "ctx",
+        "owner",
         "parent",
         "rollup",
         "rss0",
@@ -69,6 +70,7 @@ class Frame:
         "spec",
         "step",
         "t0",
+        "token",
         "trace_mem",
         "workflow",
     )
@@ -90,6 +92,7 @@ class Frame:
         self.rss0: int | None = None
         self.trace_mem = False
         self.cpu = 0.0
+        self.owner: object = None  # the context manager that entered this frame, if any
 
 
 def current_frame(ctx: otel_context.Context | None = None) -> Frame | None:

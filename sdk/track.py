@@ -20,6 +20,7 @@ from opentelemetry.trace import Span
 
 from otelytics import _state
 from otelytics._call import Call, Spec, attach, detach, finish, report_internal_error, start
+from otelytics._frames import current_frame
 from otelytics._params import SecretMatcher, capture, first_sized_length
 from otelytics.semconv import attributes as a
 
@@ -352,47 +353,64 @@ def _decorate(func: Any, opts: _Options) -> Any:
 
 
 class _Tracker:
-    """``track("name", ...)``: a decorator and a context manager at once."""
+    """``track("name", ...)``: a decorator and a context manager at once.
 
-    __slots__ = ("_opts", "_stack")
+    As a context manager it keeps no state of its own: the running call is the frame it put
+    in the OTel context, so one tracker object can be entered concurrently from threads and
+    asyncio tasks, and nested.
+    """
+
+    __slots__ = ("_opts", "_specs")
 
     def __init__(self, opts: _Options) -> None:
         self._opts = opts
-        self._stack: list[tuple[Call | None, object | None, float]] = []
+        self._specs: dict[bool, Spec] = {}
 
     def __call__(self, func: F) -> F:
         return _decorate(func, self._opts)
 
-    def __enter__(self) -> TrackedCall:
-        call: Call | None = None
-        token: object | None = None
-        if _state.enabled:
-            opts = self._opts
-            if not opts.name:
-                raise TypeError("with otelytics.track(...) needs a name: track('load_batch')")
-            try:
-                spec = opts.spec(opts.name, {}, record_cpu=True)
-            except Exception:
-                report_internal_error("enter")
-            else:
-                call = start(spec, capture_memory=opts.memory())
-                if call is not None:
-                    token = attach(call)
-        self._stack.append((call, token, time.thread_time()))
+    def _enter(self, record_cpu: bool) -> TrackedCall:
+        if not _state.enabled:
+            return TrackedCall(None)
+        opts = self._opts
+        if not opts.name:
+            raise TypeError("with otelytics.track(...) needs a name: track('load_batch')")
+        try:
+            spec = self._specs.get(record_cpu)
+            if spec is None:
+                spec = self._specs[record_cpu] = opts.spec(opts.name, {}, record_cpu)
+        except Exception:
+            report_internal_error("enter")
+            return TrackedCall(None)
+        call = start(spec, capture_memory=opts.memory())
+        if call is not None:
+            call.owner = self
+            call.token = attach(call)
+            if record_cpu:
+                call.cpu = -time.thread_time()
         return TrackedCall(call)
 
+    def _exit(self, exc: BaseException | None) -> None:
+        call = current_frame()
+        if call is None or call.owner is not self:
+            return  # disabled on entry, or otelytics failed to start: nothing to end
+        if call.spec.record_cpu:
+            call.cpu += time.thread_time()
+        detach(call.token)
+        finish(call, exc)
+
+    def __enter__(self) -> TrackedCall:
+        return self._enter(record_cpu=True)
+
     def __exit__(self, et: type | None, exc: BaseException | None, tb: object) -> None:
-        call, token, c0 = self._stack.pop()
-        if call is not None:
-            call.cpu = time.thread_time() - c0
-            detach(token)
-            finish(call, exc)
+        self._exit(exc)
 
     async def __aenter__(self) -> TrackedCall:
-        return self.__enter__()
+        # no CPU time: the thread's clock runs for other tasks across an await
+        return self._enter(record_cpu=False)
 
     async def __aexit__(self, et: type | None, exc: BaseException | None, tb: object) -> None:
-        self.__exit__(et, exc, tb)
+        self._exit(exc)
 
 
 @overload

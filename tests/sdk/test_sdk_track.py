@@ -403,3 +403,27 @@ def test_disabled_records_nothing_and_returns_the_same(spans):
 def test_track_rejects_non_callables(spans):
     with pytest.raises(TypeError, match="needs a callable"):
         otelytics.track(42)
+
+
+def test_one_tracker_object_entered_concurrently_and_nested(spans):
+    tracker = otelytics.track("shared")
+
+    async def task(i):
+        with tracker as call:
+            call.set_attribute("i", i)
+            await asyncio.sleep(0.001 * (3 - i))
+            with tracker:
+                await asyncio.sleep(0)
+
+    async def main():
+        await asyncio.gather(*(task(i) for i in range(3)))
+
+    asyncio.run(main())
+    got = spans.get_finished_spans()
+    assert len(got) == 6
+    outer = {s.attributes["i"]: s for s in got if "i" in s.attributes}
+    inner = [s for s in got if "i" not in s.attributes]
+    assert sorted(outer) == [0, 1, 2]
+    # every inner span is the child of the outer span of its own task
+    assert sorted(s.parent.span_id for s in inner) == sorted(
+        s.context.span_id for s in outer.values())
