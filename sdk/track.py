@@ -283,26 +283,20 @@ def _wrap_generator(inst: _Instrumented) -> Callable[..., Any]:
 
 
 def _wrap_async_generator(inst: _Instrumented) -> Callable[..., Any]:
+    """Like the generator wrapper; drives ``asend``/``athrow``/``aclose`` even when disabled,
+    since an async generator has no ``yield from`` to hand the protocol through."""
     func = inst.func
 
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not _state.enabled:
-            async for item in func(*args, **kwargs):
-                yield item
-            return
-        call = inst.begin(args, kwargs)
+        call = inst.begin(args, kwargs) if _state.enabled else None
         agen = func(*args, **kwargs)
-        if call is None:
-            async for item in agen:
-                yield item
-            return
         failure: BaseException | None = None
         to_send: Any = None
         to_throw: BaseException | None = None
         try:
             while True:
-                token = attach(call)
+                token = attach(call) if call is not None else None
                 try:
                     if to_throw is not None:
                         exc, to_throw = to_throw, None
@@ -310,15 +304,17 @@ def _wrap_async_generator(inst: _Instrumented) -> Callable[..., Any]:
                     else:
                         item = await agen.asend(to_send)
                 finally:
-                    detach(token)
+                    if token is not None:
+                        detach(token)
                 try:
                     to_send = yield item
                 except GeneratorExit:
-                    token = attach(call)
+                    token = attach(call) if call is not None else None
                     try:
                         await agen.aclose()
                     finally:
-                        detach(token)
+                        if token is not None:
+                            detach(token)
                     raise
                 except BaseException as exc:
                     to_throw = exc
@@ -328,7 +324,8 @@ def _wrap_async_generator(inst: _Instrumented) -> Callable[..., Any]:
             failure = exc
             raise
         finally:
-            finish(call, failure)
+            if call is not None:
+                finish(call, failure)
 
     return wrapper
 

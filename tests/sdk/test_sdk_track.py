@@ -427,3 +427,34 @@ def test_one_tracker_object_entered_concurrently_and_nested(spans):
     # every inner span is the child of the outer span of its own task
     assert sorted(s.parent.span_id for s in inner) == sorted(
         s.context.span_id for s in outer.values())
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_async_generator_protocol_is_forwarded(spans, enabled):
+    @otelytics.track
+    async def echo():
+        received = []
+        try:
+            while True:
+                try:
+                    got = yield len(received)
+                    received.append(got)
+                except ValueError:
+                    yield "thrown"
+        finally:
+            received.clear()
+
+    async def main():
+        agen = echo()
+        out = [await agen.asend(None), await agen.asend("a"), await agen.asend("b")]
+        out.append(await agen.athrow(ValueError("v")))
+        await agen.aclose()
+        return out
+
+    if not enabled:
+        otelytics.disable()
+    try:
+        assert asyncio.run(main()) == [0, 1, 2, "thrown"]
+    finally:
+        otelytics.enable()
+    assert len(spans.get_finished_spans()) == (1 if enabled else 0)
