@@ -1,1 +1,1 @@
-Z=3
+"""otelytics.analysis: reads the Parquet dataset; reports, suggestions, comparisons, CLI."""

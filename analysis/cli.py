@@ -16,7 +16,12 @@ from otelytics import __version__
 
 __all__ = ["CliError", "main"]
 
-_SUBCOMMAND_MODULES: tuple[str, ...] = ()
+_SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "otelytics.analysis.cli_report",  # report, export, compare
+    "otelytics.analysis.cli_suggest",  # suggest, check
+    "otelytics.exporter.cli",  # compact, prune, validate
+    "otelytics.exporter.receiver.cli",  # serve
+)
 
 
 class CliError(Exception):

@@ -1,1 +1,1 @@
-Y=2
+"""otelytics.exporter: Parquet span, metric and log exporters and the dataset writer."""

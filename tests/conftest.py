@@ -81,3 +81,41 @@ def run_python(code_or_path: str, *args: str, env: dict[str, str] | None = None,
         cmd = [*prefix, *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env,
                           cwd=cwd or ROOT)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[dict[str, str]]:
+    """A local S3-compatible server (moto's server mode) on 127.0.0.1.
+
+    Yields ``{"endpoint": "127.0.0.1:PORT", "env": {...}}``; ``env`` holds the credentials and
+    region a child process needs. ``s3_uri(server, bucket, prefix)`` builds a pyarrow URI.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+           "AWS_EC2_METADATA_DISABLED": "true"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield {"endpoint": f"{host}:{port}", "env": env}
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        server.stop()
+
+
+def s3_uri(server: dict[str, str], bucket: str, prefix: str = "data") -> str:
+    """Create ``bucket`` on the local server and return a pyarrow URI for ``bucket/prefix``."""
+    import pyarrow.fs as pafs
+
+    base = f"s3://{bucket}/{prefix}?endpoint_override={server['endpoint']}&scheme=http"
+    fs, _ = pafs.FileSystem.from_uri(base + "&allow_bucket_creation=true")
+    fs.create_dir(bucket)
+    return base

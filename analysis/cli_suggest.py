@@ -1,0 +1,17 @@
+"""`otelytics suggest` and `check`."""
+
+from __future__ import annotations
+
+import argparse
+
+from otelytics.analysis.cli import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for name in ('suggest', 'check'):
+        p = sub.add_parser(name, help=f"{name} (not yet available)")
+        p.set_defaults(func=_not_yet)
+
+
+def _not_yet(args: argparse.Namespace) -> int:
+    raise CliError("not yet available in this build")

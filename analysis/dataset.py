@@ -1,0 +1,295 @@
+"""Open an otelytics dataset for analysis: DuckDB views over the published Parquet files.
+
+``open_dataset(root, window=..., filters=...)`` lists the published files of the partitions the
+window touches (partition pruning by day, done here so that an empty or partly empty dataset
+still works), and exposes them as DuckDB views ``spans``, ``metrics`` and ``logs`` restricted to
+the window and filters. Files of older schema versions are read with ``union_by_name`` and the
+columns they lack are added as NULL, so every view has every column of the current schema.
+A local path or an object-store URI (``s3://bucket/prefix``, read through ``pyarrow.fs``) works.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from otelytics.exporter.layout import SIGNALS, STAGING
+from otelytics.exporter.schema import SCHEMAS
+
+__all__ = ["Dataset", "DatasetError", "Filters", "Window", "open_dataset", "parse_duration"]
+
+
+class DatasetError(Exception):
+    """The dataset cannot be opened or read; the message says what and where."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``30d``, ``12h``, ``2w``, ``90m``, ``45s`` -> timedelta; ValueError otherwise."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"invalid duration {text!r}; use a number and s, m, h, d or w, e.g. 30d")
+    return dt.timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+
+
+def _utc(value: dt.datetime | dt.date | str) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"invalid time {value!r}; use ISO 8601, e.g. 2026-11-01 "
+                             "or 2026-11-01T12:00") from None
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A half-open time window ``[start, end)`` on span start time (UTC); None = unbounded."""
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    @classmethod
+    def of(cls, since: str | dt.timedelta | None = None,
+           start: dt.datetime | dt.date | str | None = None,
+           end: dt.datetime | dt.date | str | None = None,
+           now: dt.datetime | None = None) -> Window:
+        """From ``--since 30d`` or ``--from/--to`` (not both since and from)."""
+        if since is not None and start is not None:
+            raise ValueError("give either since or a start time, not both")
+        end_t = _utc(end) if end is not None else None
+        if since is not None:
+            delta = parse_duration(since) if isinstance(since, str) else since
+            anchor = end_t or (now or dt.datetime.now(dt.UTC))
+            return cls(_utc(anchor) - delta, end_t)
+        start_t = _utc(start) if start is not None else None
+        if start_t and end_t and start_t >= end_t:
+            raise ValueError(f"empty window: from {start_t:%Y-%m-%d %H:%M} is not before "
+                             f"to {end_t:%Y-%m-%d %H:%M}")
+        return cls(start_t, end_t)
+
+    def days(self) -> tuple[str | None, str | None]:
+        """First and last ``dt=`` partition the window touches."""
+        first = self.start.strftime("%Y-%m-%d") if self.start else None
+        last = None
+        if self.end:
+            last = (self.end - dt.timedelta(microseconds=1)).strftime("%Y-%m-%d")
+        return first, last
+
+
+_FILTER_COLUMNS = {
+    "service": "service_name",
+    "operation": "name",
+    "model": "gen_ai_request_model",
+    "provider": "gen_ai_provider_name",
+    "workflow": "workflow_name",
+    "session": "session_id",
+    "user": "user_id",
+    "estimator": "estimator_name",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Span filters; each set field must match exactly. ``attributes`` matches any attribute
+    key (promoted column or map entry) to a string value."""
+
+    service: str | None = None
+    operation: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    workflow: str | None = None
+    session: str | None = None
+    user: str | None = None
+    estimator: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, pairs: list[str], **fields: str | None) -> Filters:
+        """``["key=value", ...]`` attribute filters plus the named fields."""
+        attrs: dict[str, str] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise ValueError(f"invalid filter {pair!r}; use key=value")
+            attrs[key.strip()] = value
+        return cls(**fields, attributes=attrs)
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A WHERE fragment over the spans view and its parameters."""
+        from otelytics.exporter.schema import PROMOTED_SPAN_ATTRIBUTES
+
+        promoted = {p.attribute: p.column for p in PROMOTED_SPAN_ATTRIBUTES}
+        clauses: list[str] = []
+        params: list[Any] = []
+        for name, column in _FILTER_COLUMNS.items():
+            value = getattr(self, name)
+            if value is not None:
+                if name == "model":
+                    clauses.append("(gen_ai_request_model = ? OR gen_ai_response_model = ?)")
+                    params += [value, value]
+                else:
+                    clauses.append(f"{column} = ?")
+                    params.append(value)
+        for key, value in self.attributes.items():
+            if key in promoted:
+                clauses.append(f"CAST({promoted[key]} AS VARCHAR) = ?")
+                params.append(value)
+            elif key.startswith("resource."):
+                clauses.append("resource_attributes[?] = ?")
+                params += [key.removeprefix("resource."), value]
+            else:
+                clauses.append("attributes[?] = ?")
+                params += [key, value]
+        return (" AND ".join(clauses) or "TRUE"), params
+
+
+def _filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+    if "://" in root:
+        try:
+            return pafs.FileSystem.from_uri(root)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DatasetError(f"cannot open {root}: {exc}") from None
+    return pafs.LocalFileSystem(), str(root)
+
+
+@dataclass
+class Dataset:
+    """An opened dataset: file lists per signal and a DuckDB connection with the views."""
+
+    root: str
+    window: Window
+    filters: Filters
+    files: dict[str, list[str]]
+    _filesystem: pafs.FileSystem
+    _local: bool
+    _con: Any = None
+
+    @property
+    def con(self) -> Any:
+        """The DuckDB connection holding the ``spans``, ``metrics`` and ``logs`` views."""
+        if self._con is None:
+            self._con = self._connect()
+        return self._con
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
+        """Run ``query`` over the views and return an Arrow table."""
+        rel = self.con.sql(query, params=params or None)
+        if rel is None:  # a statement that returns no rows
+            return pa.table({})
+        fetch = getattr(rel, "to_arrow_table", None) or rel.arrow
+        return fetch()
+
+    def _source(self, signal: str) -> str:
+        schema = SCHEMAS[signal]
+        files = self.files[signal]
+        if not files:
+            self.con_raw.register(f"_empty_{signal}", schema.empty_table())
+            return f"_empty_{signal}"
+        if self._local:
+            quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            return f"read_parquet([{quoted}], union_by_name = true, hive_partitioning = false)"
+        import pyarrow.dataset as pads
+
+        ds = pads.dataset(files, schema=schema, format="parquet", filesystem=self._filesystem)
+        self.con_raw.register(f"_arrow_{signal}", ds)
+        return f"_arrow_{signal}"
+
+    def _connect(self) -> Any:
+        try:
+            import duckdb
+        except ImportError:
+            raise DatasetError("analysis needs duckdb: pip install 'otelytics[analysis]'") from None
+        self.con_raw = duckdb.connect()
+        con = self.con_raw
+        where, params = self.filters.sql()
+        time_sql, time_params = [], []
+        if self.window.start:
+            time_sql.append("{t} >= ?")
+            time_params.append(self.window.start)
+        if self.window.end:
+            time_sql.append("{t} < ?")
+            time_params.append(self.window.end)
+        for signal, time_col in (("spans", "start_time"), ("metrics", "time"), ("logs", "time")):
+            schema = SCHEMAS[signal]
+            raw = f"_raw_{signal}"
+            con.execute(f"CREATE VIEW {raw} AS SELECT * FROM {self._source(signal)}")
+            present = {r[0] for r in con.execute(f"DESCRIBE {raw}").fetchall()}
+            select = ", ".join(
+                f'"{f.name}"' if f.name in present
+                else f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"'
+                for f in schema
+            )
+            conds = [c.format(t=time_col) for c in time_sql]
+            if signal == "spans" and where != "TRUE":
+                conds.append(where)
+            sql = f"CREATE VIEW {signal} AS SELECT {select} FROM {raw}"
+            if conds:
+                sql += " WHERE " + " AND ".join(conds)
+            p = list(time_params) + (params if signal == "spans" else [])
+            # DuckDB views cannot hold parameters: inline them as typed literals.
+            con.execute(sql.replace("?", "{}").format(*(_literal(v) for v in p)))
+        return con
+
+    def __enter__(self) -> Dataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMPTZ '{value.isoformat()}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _duck_type(t: pa.DataType) -> str:
+    import duckdb
+
+    return str(duckdb.from_arrow(pa.table({"x": pa.array([], t)})).types[0])
+
+
+def _list_files(fs: pafs.FileSystem, base: str, signal: str, window: Window) -> Iterator[str]:
+    first, last = window.days()
+    sel = pafs.FileSelector(f"{base.rstrip('/')}/{signal}", allow_not_found=True)
+    for info in fs.get_file_info(sel):
+        if info.type != pafs.FileType.Directory or not info.base_name.startswith("dt="):
+            continue
+        day = info.base_name[3:]
+        if (first and day < first) or (last and day > last):
+            continue
+        for f in fs.get_file_info(pafs.FileSelector(info.path)):
+            if f.type == pafs.FileType.File and f.base_name.endswith(".parquet"):
+                yield f.path
+
+
+def open_dataset(root: str | Any, *, window: Window | None = None,
+                 filters: Filters | None = None) -> Dataset:
+    """Open the dataset at ``root`` (path or ``s3://`` URI) for the window and filters."""
+    root = str(root)
+    fs, base = _filesystem(root)
+    info = fs.get_file_info(base)
+    if info.type == pafs.FileType.NotFound:
+        raise DatasetError(f"no dataset at {root}: the folder does not exist")
+    window = window or Window()
+    files = {s: sorted(_list_files(fs, base, s, window)) for s in SIGNALS}
+    assert STAGING not in files
+    return Dataset(root, window, filters or Filters(), files, fs,
+                   isinstance(fs, pafs.LocalFileSystem))

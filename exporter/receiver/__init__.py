@@ -1,0 +1,1 @@
+"""OTLP receiver: ``otelytics serve`` writes OTLP/HTTP and OTLP/gRPC exports into the dataset."""

@@ -1,0 +1,17 @@
+"""`otelytics serve`: the OTLP receiver."""
+
+from __future__ import annotations
+
+import argparse
+
+from otelytics.analysis.cli import CliError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for name in ('serve',):
+        p = sub.add_parser(name, help=f"{name} (not yet available)")
+        p.set_defaults(func=_not_yet)
+
+
+def _not_yet(args: argparse.Namespace) -> int:
+    raise CliError("not yet available in this build")

@@ -1,0 +1,1 @@
+"""LLM call instrumentation: OpenAI and Anthropic instrumentors, llm_call, pricing, enrichment."""
