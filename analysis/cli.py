@@ -64,4 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run through the package's own module object so that CliError raised by subcommand
+    # modules is the class ``main`` catches (``python -m`` would otherwise load this file twice).
+    from otelytics.analysis.cli import main as _main
+
+    raise SystemExit(_main())

@@ -33,3 +33,16 @@ def test_unknown_subcommand_is_an_error_not_a_traceback():
     r = _run("frobnicate")
     assert r.returncode == 2
     assert "invalid choice" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_python_dash_m_runs_the_same_cli_and_user_errors_stay_one_line():
+    for module in ("otelytics", "otelytics.analysis.cli"):
+        r = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True,
+                           text=True, timeout=60)
+        assert r.stdout.strip() == f"otelytics {otelytics.__version__}", module
+    # A CliError raised by a subcommand module is caught by main() also under ``python -m``.
+    r = subprocess.run([sys.executable, "-m", "otelytics.analysis.cli", "prune",
+                        "/nonexistent/otelytics-root", "--older-than", "bogus"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("otelytics prune") or r.stderr.startswith("usage:")
