@@ -10,24 +10,40 @@ from otelytics.llm.call import LLMCall, llm_call, tool
 
 __all__ = ["LLMCall", "instrument_installed", "llm_call", "tool"]
 
+_SDKS = {
+    "openai": ("otelytics.llm.openai", "OpenAIInstrumentor"),
+    "anthropic": ("otelytics.llm.anthropic", "AnthropicInstrumentor"),
+}
+
+
+def _instrument(sdk: str) -> None:
+    import importlib
+
+    mod, cls = _SDKS[sdk]
+    inst = getattr(importlib.import_module(mod), cls)()
+    if not inst.is_instrumented_by_opentelemetry:
+        inst.instrument()
+
 
 def instrument_installed() -> list[str]:
-    """Instrument every supported LLM SDK that is installed; return the names instrumented."""
+    """Instrument each supported LLM SDK that is installed, when it is first imported.
+
+    An SDK already imported is instrumented at once; the others through a post-import hook,
+    so an app that never imports ``anthropic`` does not pay for importing it.
+    Returns the names of the installed SDKs.
+    """
+    import sys
     from importlib.util import find_spec
 
-    done = []
-    if find_spec("openai") is not None:
-        from otelytics.llm.openai import OpenAIInstrumentor
+    import wrapt
 
-        inst = OpenAIInstrumentor()
-        if not inst.is_instrumented_by_opentelemetry:
-            inst.instrument()
-        done.append("openai")
-    if find_spec("anthropic") is not None:
-        from otelytics.llm.anthropic import AnthropicInstrumentor
-
-        inst2 = AnthropicInstrumentor()
-        if not inst2.is_instrumented_by_opentelemetry:
-            inst2.instrument()
-        done.append("anthropic")
-    return done
+    found = []
+    for sdk in _SDKS:
+        if find_spec(sdk) is None:
+            continue
+        found.append(sdk)
+        if sdk in sys.modules:
+            _instrument(sdk)
+        else:
+            wrapt.register_post_import_hook(lambda _m, sdk=sdk: _instrument(sdk), sdk)
+    return found
