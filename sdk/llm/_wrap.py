@@ -17,7 +17,7 @@ from otelytics.semconv import attributes as a
 __all__ = ["Patcher", "call_async", "call_sync", "is_set"]
 
 _log = logging.getLogger("otelytics")
-_MARK = "__otelytics_llm__"
+_MARK = "_self_otelytics_llm"
 
 
 def is_set(v: Any) -> bool:
@@ -45,10 +45,10 @@ class Patcher:
             original = owner.__dict__.get(attr)
             if original is None:
                 return False
-            if getattr(original, _MARK, False):
+            if isinstance(original, wrapt.FunctionWrapper) and getattr(original, _MARK, False):
                 return True
             proxy = wrapt.FunctionWrapper(original, wrapper)
-            setattr(proxy, _MARK, True)
+            setattr(proxy, _MARK, True)  # a _self_ name: kept on the proxy, not the function
             setattr(owner, attr, proxy)
             self._patched.append((owner, attr, original))
             return True

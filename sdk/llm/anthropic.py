@@ -237,7 +237,7 @@ class AnthropicInstrumentor(GatedInstrumentor, BaseInstrumentor):  # type: ignor
         return self._requires
 
     def _instrument(self, **kwargs: Any) -> None:
-        self._patcher = Patcher()
+        self._patcher = getattr(self, "_patcher", None) or Patcher()
         sync, asyn = make_wrappers(_start, _finish)
         mod = "anthropic.resources.messages.messages"
         p = self._patcher

@@ -363,7 +363,7 @@ class OpenAIInstrumentor(GatedInstrumentor, BaseInstrumentor):  # type: ignore[m
         return self._requires
 
     def _instrument(self, **kwargs: Any) -> None:
-        self._patcher = Patcher()
+        self._patcher = getattr(self, "_patcher", None) or Patcher()
         chat_sync, chat_async = make_wrappers(_chat_start, _chat_finish, _chat_prepare)
         resp_sync, resp_async = make_wrappers(_responses_start, _responses_finish)
         emb_sync, emb_async = make_wrappers(_embeddings_start, _embeddings_finish)
