@@ -361,6 +361,8 @@ def begin(provider: str, operation: str, model: str | None, *,
         parent_ctx = otel_context.get_current()
         frame: Frame | None = parent_ctx.get(FRAME_KEY)  # type: ignore[assignment]
         span = None
+        if own_span and _foreign_genai_span(parent_ctx):
+            own_span = False  # another instrumentation already records this call
         if own_span:
             attrs: dict[str, Any] = {
                 a.GEN_AI_OPERATION_NAME: operation,
@@ -384,6 +386,19 @@ def begin(provider: str, operation: str, model: str | None, *,
     except Exception:
         report_internal_error("llm call start")
         return None
+
+
+def _foreign_genai_span(ctx: otel_context.Context) -> bool:
+    """The current span is another instrumentation's GenAI client span (e.g. the official
+    OpenAI instrumentation wrapping outside ours): one call, one span."""
+    span = ctx.get(_SPAN_KEY)
+    if span is None or getattr(span, "kind", None) is not SpanKind.CLIENT:
+        return False
+    attrs = getattr(span, "attributes", None)
+    if not attrs or a.GEN_AI_OPERATION_NAME not in attrs:
+        return False
+    scope = getattr(span, "instrumentation_scope", None)
+    return scope is None or scope.name != _state.SCOPE
 
 
 # --- pricing and estimates (modules of otelytics.llm, imported when first needed) ---------
