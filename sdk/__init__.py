@@ -14,12 +14,14 @@ __version__ = "0.1.0"
 
 from otelytics._settings import ConfigError, Settings
 from otelytics.configure import configure, disable, enable, force_flush, is_enabled
+from otelytics.llm.call import LLMCall, llm_call, tool
 from otelytics.session import Session, SessionSummary, session
 from otelytics.track import TrackedCall, track
 from otelytics.workflow import workflow
 
 __all__ = [
     "ConfigError",
+    "LLMCall",
     "Session",
     "SessionSummary",
     "Settings",
@@ -30,7 +32,9 @@ __all__ = [
     "enable",
     "force_flush",
     "is_enabled",
+    "llm_call",
     "session",
+    "tool",
     "track",
     "workflow",
 ]

@@ -160,17 +160,57 @@ def install_process_metrics() -> None:
         _process_metrics = ProcessMetrics(_state.meter())
 
 
+def _instrument_llm_wanted(options: dict[str, Any]) -> bool:
+    """``instrument_llm=`` kwarg, else ``OTELYTICS_INSTRUMENT_LLM``, else True."""
+    value = options.pop("instrument_llm", None)
+    if value is not None:
+        if not isinstance(value, bool):
+            raise ConfigError(f"configure(instrument_llm={value!r}): expected a bool")
+        return value
+    raw = os.environ.get("OTELYTICS_INSTRUMENT_LLM", "").strip().lower()
+    return raw not in ("0", "false", "no", "off")
+
+
+def install_enrichment(provider: Any) -> None:
+    """Add the GenAI enrichment processor (cost on foreign gen_ai spans) once per provider."""
+    if getattr(provider, "_otelytics_enrich", False):
+        return
+    try:
+        from otelytics.llm import enrich
+    except ImportError:
+        return
+    try:
+        enrich.install(provider)
+        provider._otelytics_enrich = True
+    except Exception as exc:
+        _log.warning("otelytics: GenAI enrichment not installed: %s", exc)
+
+
+def instrument_llm() -> None:
+    """Instrument the installed OpenAI / Anthropic SDKs; never raises into the app."""
+    try:
+        from otelytics.llm import instrument_installed
+
+        instrument_installed()
+    except Exception as exc:
+        _log.warning("otelytics: LLM instrumentation failed: %s", exc)
+
+
 def configure(**options: Any) -> Settings:
     """Set otelytics up; keyword arguments win over ``OTELYTICS_*`` variables over defaults.
 
     Options: ``service_name``, ``exporters`` (names such as ``"parquet"``, ``"otlp"``,
     ``"console"``, or exporter instances), ``data_dir``, ``sample_ratio``, ``capture_params``,
     ``capture_memory``, ``max_param_length``, ``redact``, ``hash_user_ids``,
-    ``user_id_hash_key``, ``process_metrics``, ``enabled``, ``max_metric_names``.
+    ``user_id_hash_key``, ``process_metrics``, ``enabled``, ``max_metric_names``,
+    ``instrument_llm`` (default True, ``OTELYTICS_INSTRUMENT_LLM``: instrument the installed
+    OpenAI and Anthropic SDKs).
     Standard ``OTEL_*`` variables (service name, resource, exporters, sampler) are honoured.
     Returns the resolved settings. Safe to call more than once.
     """
     with _lock:
+        options = dict(options)
+        want_llm = _instrument_llm_wanted(options)
         settings = resolve_settings(**options)
         _state.set_settings(settings)
         explicit = options.get("exporters") is not None or env_value("exporters") is not None
@@ -179,6 +219,9 @@ def configure(**options: Any) -> Settings:
         _install_metrics(settings, explicit)
         if settings.process_metrics:
             install_process_metrics()
+        install_enrichment(trace.get_tracer_provider())
+        if want_llm:
+            instrument_llm()
         return settings
 
 

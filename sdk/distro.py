@@ -19,7 +19,11 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from otelytics import _state
 from otelytics._metrics import HistogramBridgeExporter, aggregate
 from otelytics._settings import resolve_settings
-from otelytics.configure import available_exporters, install_process_metrics
+from otelytics.configure import (
+    available_exporters,
+    install_enrichment,
+    install_process_metrics,
+)
 from otelytics.processor import MembershipSpanProcessor
 
 __all__ = ["OtelyticsConfigurator", "OtelyticsDistro"]
@@ -100,6 +104,7 @@ class OtelyticsConfigurator(_OTelSDKConfigurator):
         if add is not None and not getattr(provider, "_otelytics_configured", False):
             add(MembershipSpanProcessor())
             provider._otelytics_configured = True  # type: ignore[attr-defined]
+        install_enrichment(provider)
         _bridge_metric_readers()
         if settings.process_metrics:
             install_process_metrics()

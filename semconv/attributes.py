@@ -34,6 +34,9 @@ OTELYTICS_COST_PRICE_VERSION = "otelytics.cost.price_version"
 OTELYTICS_USAGE_ESTIMATED = "otelytics.usage.estimated"
 OTELYTICS_REQUEST_FINGERPRINT = "otelytics.request.fingerprint"
 
+OTELYTICS_RESPONSE_TOOL_CALL_NAMES = "otelytics.response.tool_call.names"
+OTELYTICS_RESPONSE_TOOL_CALL_IDS = "otelytics.response.tool_call.ids"
+
 OTELYTICS_ROLLUP_LLM_CALLS = "otelytics.rollup.llm_calls"
 OTELYTICS_ROLLUP_INPUT_TOKENS = "otelytics.rollup.input_tokens"
 OTELYTICS_ROLLUP_OUTPUT_TOKENS = "otelytics.rollup.output_tokens"

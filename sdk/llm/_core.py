@@ -1,0 +1,461 @@
+"""One GenAI call from start to finish: span, token accounting, cost, metrics, roll-ups.
+
+Every surface (OpenAI, Anthropic, ``llm_call``) goes through :class:`Invocation`, so a call
+records the same things whichever client made it. Nothing here raises into the app: an
+internal failure is counted and reported once (``otelytics._call.report_internal_error``).
+
+Token semantics (the same for every provider): ``input_tokens`` INCLUDES cache reads and
+cache writes; the cache figures are the parts of it; ``reasoning`` is part of ``output``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation import _SPAN_KEY
+
+from otelytics import _state
+from otelytics._call import report_internal_error
+from otelytics._frames import FRAME_KEY, Frame, add_usage
+from otelytics.llm import _settings
+from otelytics.semconv import attributes as a
+from otelytics.semconv import metrics as m
+
+__all__ = ["IN_LLM_CALL", "Invocation", "begin", "error_type_of", "fingerprint", "suppressed"]
+
+IN_LLM_CALL = otel_context.create_key("otelytics-llm-call")
+"""Set in the context while an instrumented call runs: nested wrappers (a helper that calls
+``create``, a second instrumentation pass) see it and add no second span."""
+
+_INPUT = "input"
+_OUTPUT = "output"
+_SOURCE_UNPRICED = a.OtelyticsCostSourceValues.UNPRICED.value
+_models = _state.LabelLimiter(500)
+
+
+def suppressed() -> bool:
+    """Instrumentation is off here: otelytics disabled, suppressed, or inside our own call."""
+    if not _state.enabled:
+        return True
+    ctx = otel_context.get_current()
+    return bool(ctx.get(_SUPPRESS_INSTRUMENTATION_KEY)) or ctx.get(IN_LLM_CALL) is not None
+
+
+def error_type_of(exc: BaseException) -> str:
+    """Low-cardinality error type: the exception class name (``RateLimitError``, ...)."""
+    return type(exc).__qualname__
+
+
+def _canonical(obj: Any) -> Any:
+    """Make SDK objects (pydantic models, iterables) JSON-serialisable, deterministically."""
+    dump = getattr(obj, "model_dump", None)
+    if dump is not None:
+        return dump(mode="json", exclude_none=True)
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(x) for x in obj]
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in obj.items()}
+    return obj
+
+
+def _dumps(obj: Any) -> str:
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False, default=repr)
+
+
+def fingerprint(model: str | None, content: Any, params: dict[str, Any]) -> str | None:
+    """Keyed hash (HMAC-SHA256, 128 bits in hex) of model + messages + parameters.
+
+    Equal requests give equal fingerprints under one key; the content cannot be recovered.
+    """
+    s = _settings.current()
+    if not s.fingerprint:
+        return None
+    payload = _dumps([model, content, params]).encode("utf-8", "surrogatepass")
+    return hmac.new(s.fingerprint_key, payload, "sha256").hexdigest()[:32]
+
+
+class _Labels:
+    """Metric attribute dicts, cached per (operation, provider, model, response, server)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
+
+    def get(self, op: str, provider: str, model: str | None, resp_model: str | None,
+            server: str | None, etype: str | None) -> tuple[dict[str, Any], ...]:
+        key = (op, provider, model, resp_model, server, etype)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        base: dict[str, Any] = {a.GEN_AI_OPERATION_NAME: op, a.GEN_AI_PROVIDER_NAME: provider}
+        if model:
+            base[a.GEN_AI_REQUEST_MODEL] = _models(model)
+        if resp_model:
+            base[a.GEN_AI_RESPONSE_MODEL] = _models(resp_model)
+        if server:
+            base[a.SERVER_ADDRESS] = server
+        dur = dict(base)
+        if etype:
+            dur[a.ERROR_TYPE] = _state.error_type_label(etype)
+        inp = {**base, a.GEN_AI_TOKEN_TYPE: _INPUT}
+        out = {**base, a.GEN_AI_TOKEN_TYPE: _OUTPUT}
+        hit = (base, dur, inp, out)
+        if len(self._cache) < 10_000:
+            self._cache[key] = hit
+        return hit
+
+
+_labels = _Labels()
+
+
+class Invocation:
+    """The running state of one GenAI call; created by :func:`begin`.
+
+    ``span`` is ``None`` when another instrumentation (Anthropic's own telemetry) owns the
+    span: then only metrics and roll-ups are recorded here.
+    """
+
+    __slots__ = (
+        "cache_creation",
+        "cache_read",
+        "content",
+        "ctx",
+        "done",
+        "estimate_input",
+        "extra",
+        "finish_reasons",
+        "first",
+        "frame",
+        "input_tokens",
+        "model",
+        "operation",
+        "output_messages",
+        "output_parts",
+        "output_tokens",
+        "provider",
+        "reasoning",
+        "response_id",
+        "response_model",
+        "server",
+        "span",
+        "system",
+        "t0",
+        "tool_ids",
+        "tool_names",
+    )
+
+    def __init__(self, provider: str, operation: str, model: str | None,
+                 server: str | None, span: Span | None, frame: Frame | None,
+                 ctx: otel_context.Context) -> None:
+        self.provider = provider
+        self.operation = operation
+        self.model = model
+        self.server = server
+        self.span = span
+        self.frame = frame
+        self.ctx = ctx
+        self.t0 = time.perf_counter()
+        self.first: float | None = None
+        self.done = False
+        self.input_tokens: int | None = None
+        self.output_tokens: int | None = None
+        self.cache_read: int | None = None
+        self.cache_creation: int | None = None
+        self.reasoning: int | None = None
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.finish_reasons: list[str] | None = None
+        self.tool_ids: list[str] | None = None
+        self.tool_names: list[str] | None = None
+        self.output_parts: list[str] | None = None  # streamed text, for estimates/content
+        self.content: Any = None  # request messages (for estimates and content capture)
+        self.system: Any = None
+        self.output_messages: Any = None
+        self.estimate_input: Callable[[], int] | None = None
+        self.extra: dict[str, Any] | None = None
+
+    # --- what the response says ------------------------------------------------------
+    def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None,
+                  cache_read: int | None = None, cache_creation: int | None = None,
+                  reasoning: int | None = None) -> None:
+        """Usage with input INCLUDING cache reads/writes (callers convert provider figures)."""
+        if input_tokens is not None:
+            self.input_tokens = int(input_tokens)
+        if output_tokens is not None:
+            self.output_tokens = int(output_tokens)
+        if cache_read is not None:
+            self.cache_read = int(cache_read)
+        if cache_creation is not None:
+            self.cache_creation = int(cache_creation)
+        if reasoning is not None:
+            self.reasoning = int(reasoning)
+
+    def add_tool_call(self, call_id: str | None, name: str | None) -> None:
+        if self.tool_ids is None:
+            self.tool_ids, self.tool_names = [], []
+        self.tool_ids.append(call_id or "")
+        self.tool_names.append(name or "")  # type: ignore[union-attr]
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self.extra is None:
+            self.extra = {}
+        self.extra[key] = value
+
+    # --- the end ---------------------------------------------------------------------
+    def end(self, exc: BaseException | None = None, end_time: float | None = None) -> None:
+        """Finish once: span attributes, cost, metrics, roll-ups. Never raises."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            self._end(exc, end_time)
+        except Exception:
+            report_internal_error("llm call end")
+            try:
+                if self.span is not None:
+                    self.span.end()
+            except Exception:
+                pass
+
+    def _end(self, exc: BaseException | None, end_time: float | None) -> None:
+        now = time.perf_counter()
+        end_ns = time.time_ns()
+        if end_time is not None and end_time < now:
+            end_ns -= int((now - end_time) * 1e9)
+            now = end_time
+        elapsed = now - self.t0
+        etype = error_type_of(exc) if exc is not None else None
+        attrs: dict[str, Any] = {}
+        estimated = False
+        cost: float | None = None
+        priced = False
+        if etype is None:
+            estimated = self._fill_missing_usage()
+            cost, priced = self._price(attrs)
+            if estimated:
+                attrs[a.OTELYTICS_USAGE_ESTIMATED] = True
+        span = self.span
+        if span is not None and span.is_recording():
+            self._span_attributes(attrs, etype)
+            if self.extra:
+                attrs.update(self.extra)
+            span.set_attributes(attrs)
+            if exc is not None:
+                span.set_status(Status(StatusCode.ERROR, f"{etype}: {exc}"[:1024]))
+                span.record_exception(exc, escaped=True)
+        if span is not None:
+            span.end(end_ns)
+        self._metrics(elapsed, etype, cost, priced)
+        if etype is None and self.frame is not None:
+            add_usage(self.frame, self.input_tokens or 0, self.output_tokens or 0,
+                      cost if priced else None)
+
+    def _fill_missing_usage(self) -> bool:
+        """Estimate tokens the provider did not report; True when anything was estimated."""
+        if self.operation == "execute_tool":
+            return False
+        estimated = False
+        if self.input_tokens is None:
+            n = None
+            if self.estimate_input is not None:
+                n = self.estimate_input()
+            elif self.content is not None:
+                n = _estimate_messages(self.content)
+            if n is not None:
+                self.input_tokens = n
+                estimated = True
+        if self.output_tokens is None and self.operation != "embeddings":
+            text = "".join(self.output_parts) if self.output_parts else ""
+            if self.output_parts is not None or self.first is not None:
+                self.output_tokens = _estimate_text(text)
+                estimated = True
+        return estimated
+
+    def _price(self, attrs: dict[str, Any]) -> tuple[float | None, bool]:
+        model = self.response_model or self.model
+        price = None
+        if model and (self.input_tokens is not None or self.output_tokens is not None):
+            price = _price(self.provider, model, self)
+        if price is None:
+            attrs[a.OTELYTICS_COST_SOURCE] = _SOURCE_UNPRICED
+            return None, False
+        usd = float(price.usd)
+        attrs[a.OTELYTICS_COST_USD] = usd
+        attrs[a.OTELYTICS_COST_SOURCE] = price.source
+        if price.version:
+            attrs[a.OTELYTICS_COST_PRICE_VERSION] = price.version
+        return usd, True
+
+    def _span_attributes(self, attrs: dict[str, Any], etype: str | None) -> None:
+        if self.response_model:
+            attrs[a.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if self.response_id:
+            attrs[a.GEN_AI_RESPONSE_ID] = self.response_id
+        if self.finish_reasons:
+            attrs[a.GEN_AI_RESPONSE_FINISH_REASONS] = self.finish_reasons
+        if self.input_tokens is not None:
+            attrs[a.GEN_AI_USAGE_INPUT_TOKENS] = self.input_tokens
+        if self.output_tokens is not None:
+            attrs[a.GEN_AI_USAGE_OUTPUT_TOKENS] = self.output_tokens
+        if self.cache_read is not None:
+            attrs[a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = self.cache_read
+        if self.cache_creation is not None:
+            attrs[a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = self.cache_creation
+        if self.reasoning is not None:
+            attrs[a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = self.reasoning
+        if self.first is not None:
+            attrs[a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = self.first - self.t0
+        if self.tool_ids:
+            attrs[a.OTELYTICS_RESPONSE_TOOL_CALL_IDS] = self.tool_ids
+            attrs[a.OTELYTICS_RESPONSE_TOOL_CALL_NAMES] = self.tool_names
+        if etype is not None:
+            attrs[a.ERROR_TYPE] = etype
+        s = _settings.current()
+        if s.capture_content:
+            from otelytics.llm import _content
+
+            _content.add_content(attrs, self, s.max_content_length)
+
+    def _metrics(self, elapsed: float, etype: str | None, cost: float | None,
+                 priced: bool) -> None:
+        base, dur, inp, out = _labels.get(self.operation, self.provider, self.model,
+                                          self.response_model, self.server, etype)
+        instrument = _state.instrument
+        instrument(m.GEN_AI_CLIENT_OPERATION_DURATION).record(elapsed, dur)
+        if etype is not None:
+            return
+        if self.first is not None:
+            instrument(m.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK).record(
+                self.first - self.t0, base)
+        tokens = instrument(m.GEN_AI_CLIENT_TOKEN_USAGE)
+        if self.input_tokens is not None:
+            tokens.record(self.input_tokens, inp)
+        if self.output_tokens is not None and self.operation != "embeddings":
+            tokens.record(self.output_tokens, out)
+        if priced:
+            instrument(m.OTELYTICS_LLM_COST).add(cost, base)
+            instrument(m.OTELYTICS_LLM_COST_PER_CALL).record(cost, base)
+        else:
+            instrument(m.OTELYTICS_LLM_UNPRICED_CALLS).add(1, base)
+
+
+def begin(provider: str, operation: str, model: str | None, *,
+          server_address: str | None = None, server_port: int | None = None,
+          attributes: dict[str, Any] | None = None, own_span: bool = True) -> Invocation | None:
+    """Start one call; ``None`` when instrumentation is off here. Never raises.
+
+    The returned invocation's ``ctx`` (span current, nested-call marker set) is for the
+    caller to attach around the request only, never across a stream's yields.
+    """
+    try:
+        parent_ctx = otel_context.get_current()
+        frame: Frame | None = parent_ctx.get(FRAME_KEY)  # type: ignore[assignment]
+        span = None
+        if own_span and _foreign_genai_span(parent_ctx):
+            own_span = False  # another instrumentation already records this call
+        if own_span:
+            attrs: dict[str, Any] = {
+                a.GEN_AI_OPERATION_NAME: operation,
+                a.GEN_AI_PROVIDER_NAME: provider,
+            }
+            if model:
+                attrs[a.GEN_AI_REQUEST_MODEL] = model
+            if server_address:
+                attrs[a.SERVER_ADDRESS] = server_address
+                if server_port:
+                    attrs[a.SERVER_PORT] = server_port
+            if attributes:
+                attrs.update(attributes)
+            name = f"{operation} {model}" if model else operation
+            span = _state.tracer.start_span(name, context=parent_ctx, kind=SpanKind.CLIENT,
+                                            attributes=attrs)
+            ctx = otel_context.Context({**parent_ctx, _SPAN_KEY: span, IN_LLM_CALL: True})
+        else:
+            ctx = otel_context.Context({**parent_ctx, IN_LLM_CALL: True})
+        return Invocation(provider, operation, model, server_address, span, frame, ctx)
+    except Exception:
+        report_internal_error("llm call start")
+        return None
+
+
+def _foreign_genai_span(ctx: otel_context.Context) -> bool:
+    """The current span is another instrumentation's GenAI client span (e.g. the official
+    OpenAI instrumentation wrapping outside ours): one call, one span."""
+    span = ctx.get(_SPAN_KEY)
+    if span is None or getattr(span, "kind", None) is not SpanKind.CLIENT:
+        return False
+    attrs = getattr(span, "attributes", None)
+    if not attrs or a.GEN_AI_OPERATION_NAME not in attrs:
+        return False
+    scope = getattr(span, "instrumentation_scope", None)
+    return scope is None or scope.name != _state.SCOPE
+
+
+# --- pricing and estimates (modules of otelytics.llm, imported when first needed) ---------
+_pricing: Any = None
+_tokens: Any = None
+
+
+def _price(provider: str, model: str, inv: Invocation) -> Any:
+    global _pricing
+    if _pricing is None:
+        try:
+            from otelytics.llm import pricing as _p
+        except ImportError:
+            return None
+        _pricing = _p
+    try:
+        usage = _pricing.Usage(
+            input_tokens=inv.input_tokens or 0,
+            output_tokens=inv.output_tokens or 0,
+            cache_read_tokens=inv.cache_read or 0,
+            cache_creation_tokens=inv.cache_creation or 0,
+            reasoning_tokens=inv.reasoning or 0,
+        )
+        return _pricing.price(provider, model, usage)
+    except Exception:
+        report_internal_error("pricing")
+        return None
+
+
+def _token_module() -> Any:
+    global _tokens
+    if _tokens is None:
+        try:
+            from otelytics.llm import tokens as _t
+        except ImportError:
+            _t = False
+        _tokens = _t
+    return _tokens
+
+
+def _estimate_text(text: str) -> int:
+    t = _token_module()
+    if t:
+        return int(t.estimate_text(text))
+    return (len(text) + 3) // 4
+
+
+def _estimate_messages(messages: Any) -> int | None:
+    t = _token_module()
+    try:
+        if t:
+            return int(t.estimate_messages(messages))
+        return (len(_dumps(messages)) + 3) // 4
+    except Exception:
+        report_internal_error("token estimate")
+        return None
+
+
+def finish_reason_list(values: Sequence[Any]) -> list[str]:
+    return [str(v) for v in values if v]

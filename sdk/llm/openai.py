@@ -1,0 +1,386 @@
+"""``OpenAIInstrumentor``: OpenAI Python SDK calls as GenAI spans, metrics and costs.
+
+Wraps ``chat.completions.create`` / ``parse`` / ``stream`` (sync and async, streams with or
+without usage), ``responses.create`` (sync, async, streaming events) and
+``embeddings.create``. ``chat.completions.stream`` calls ``create`` internally, which records
+the call (one span); the helper's ``with`` block only ends it promptly.
+
+The provider name comes from the client: ``AzureOpenAI`` or an ``*.openai.azure.com`` host is
+``azure.ai.openai``; a few well-known OpenAI-compatible hosts have their own names; any other
+host (vLLM, Ollama, a local test server) is an OpenAI-compatible ``openai`` endpoint told
+apart by ``server.address``.
+
+Opt-in ``OTELYTICS_OPENAI_INCLUDE_USAGE=true`` adds ``stream_options={"include_usage": True}``
+to chat streams that did not set it, so usage is never missing; the extra usage-only chunk
+this makes the server send is consumed by the wrapper, so the app sees the same chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from otelytics.llm import _settings
+from otelytics.llm._core import Invocation
+from otelytics.llm._gate import GatedInstrumentor
+from otelytics.llm._stream import AsyncStreamProxy, ManagerProxy, StreamProxy, StreamState
+from otelytics.llm._wrap import (
+    Patcher,
+    fingerprint_of,
+    is_set,
+    make_wrappers,
+    request_attributes,
+    server_of,
+    start,
+)
+from otelytics.semconv import attributes as a
+
+__all__ = ["OpenAIInstrumentor", "provider_for"]
+
+_CHAT_PARAMS = (
+    ("temperature", a.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", a.GEN_AI_REQUEST_TOP_P),
+    ("max_tokens", a.GEN_AI_REQUEST_MAX_TOKENS),
+    ("max_completion_tokens", a.GEN_AI_REQUEST_MAX_TOKENS),
+    ("frequency_penalty", a.GEN_AI_REQUEST_FREQUENCY_PENALTY),
+    ("presence_penalty", a.GEN_AI_REQUEST_PRESENCE_PENALTY),
+    ("stop", a.GEN_AI_REQUEST_STOP_SEQUENCES),
+    ("seed", a.GEN_AI_REQUEST_SEED),
+)
+_RESPONSES_PARAMS = (
+    ("temperature", a.GEN_AI_REQUEST_TEMPERATURE),
+    ("top_p", a.GEN_AI_REQUEST_TOP_P),
+    ("max_output_tokens", a.GEN_AI_REQUEST_MAX_TOKENS),
+)
+_NOT_FINGERPRINTED = frozenset({
+    "model", "messages", "input", "stream", "stream_options", "extra_headers", "extra_query",
+    "extra_body", "timeout", "user", "metadata", "store", "safety_identifier",
+    "prompt_cache_key",
+})
+_INJECTED: dict[str, Any] = {"include_usage": True}  # identity marks our own injection
+_KNOWN_HOSTS = {
+    "api.openai.com": "openai",
+    "api.groq.com": "groq",
+    "api.deepseek.com": "deepseek",
+    "api.x.ai": "x_ai",
+    "api.mistral.ai": "mistral_ai",
+    "api.perplexity.ai": "perplexity",
+    "openrouter.ai": "openrouter",
+}
+
+
+def provider_for(client: Any) -> str:
+    """The ``gen_ai.provider.name`` of an OpenAI SDK client."""
+    if "Azure" in type(client).__name__:
+        return "azure.ai.openai"
+    host = server_of(client)[0] or ""
+    if host.endswith((".openai.azure.com", ".cognitiveservices.azure.com")):
+        return "azure.ai.openai"
+    return _KNOWN_HOSTS.get(host, "openai")
+
+
+def _client_info(resource: Any) -> tuple[str, tuple[str | None, int | None]]:
+    client = resource._client
+    cached = getattr(client, "_otelytics_provider", None)
+    server = server_of(client)
+    if cached is None or cached[0] is not client.base_url:
+        cached = (client.base_url, provider_for(client))
+        try:
+            client._otelytics_provider = cached
+        except Exception:
+            pass
+    return cached[1], (server[0], server[1])
+
+
+# --- chat completions -----------------------------------------------------------------
+def _chat_prepare(kwargs: dict[str, Any]) -> dict[str, Any]:
+    if (kwargs.get("stream") is True and _settings.current().openai_include_usage
+            and not is_set(kwargs.get("stream_options"))):
+        kwargs = {**kwargs, "stream_options": _INJECTED}
+    return kwargs
+
+
+def _chat_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None:
+    provider, server = _client_info(resource)
+    model = kwargs.get("model")
+    attrs = request_attributes(kwargs, _CHAT_PARAMS)
+    n = kwargs.get("n")
+    if isinstance(n, int) and n != 1:
+        attrs[a.GEN_AI_REQUEST_CHOICE_COUNT] = n
+    if kwargs.get("stream") is True:
+        attrs[a.GEN_AI_REQUEST_STREAM] = True
+    rf = kwargs.get("response_format")
+    if rf is not None and is_set(rf):
+        attrs[a.GEN_AI_OUTPUT_TYPE] = "json"
+    messages = kwargs.get("messages")
+    fp = fingerprint_of(model, messages, kwargs, _NOT_FINGERPRINTED)
+    if fp:
+        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
+    inv = start(provider, "chat", model, server, attrs)
+    if inv is not None:
+        inv.content = messages
+    return inv
+
+
+def _chat_usage(inv: Invocation, usage: Any) -> None:
+    if usage is None:
+        return
+    details = getattr(usage, "prompt_tokens_details", None)
+    out_details = getattr(usage, "completion_tokens_details", None)
+    inv.set_usage(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        cache_read=getattr(details, "cached_tokens", None) if details is not None else None,
+        reasoning=(getattr(out_details, "reasoning_tokens", None)
+                   if out_details is not None else None),
+    )
+
+
+def _chat_response(inv: Invocation, resp: Any) -> None:
+    inv.response_model = getattr(resp, "model", None)
+    inv.response_id = getattr(resp, "id", None)
+    reasons = []
+    outputs = []
+    for choice in getattr(resp, "choices", None) or ():
+        if choice.finish_reason:
+            reasons.append(str(choice.finish_reason))
+        msg = choice.message
+        for tc in getattr(msg, "tool_calls", None) or ():
+            fn = getattr(tc, "function", None)
+            inv.add_tool_call(tc.id, getattr(fn, "name", None))
+        outputs.append(msg)
+    if reasons:
+        inv.finish_reasons = reasons
+    _chat_usage(inv, getattr(resp, "usage", None))
+    if inv.input_tokens is None or inv.output_tokens is None:
+        inv.output_parts = [getattr(m, "content", None) or "" for m in outputs]
+    if _settings.current().capture_content:
+        from otelytics.llm._content import input_messages
+
+        inv.output_messages = input_messages(outputs)
+
+
+def _chat_chunk(st: StreamState, chunk: Any) -> None:
+    inv = st.inv
+    if inv.response_id is None:
+        inv.response_id = chunk.id
+        inv.response_model = chunk.model
+    choices = chunk.choices
+    if choices:
+        for c in choices:
+            d = c.delta
+            if d is not None:
+                text = d.content
+                if text:
+                    inv.output_parts.append(text)  # type: ignore[union-attr]
+                tcs = d.tool_calls
+                if tcs:
+                    for tc in tcs:
+                        if tc.id:
+                            fn = tc.function
+                            inv.add_tool_call(tc.id, fn.name if fn is not None else None)
+            fr = c.finish_reason
+            if fr:
+                if inv.finish_reasons is None:
+                    inv.finish_reasons = []
+                inv.finish_reasons.append(fr)
+    usage = chunk.usage
+    if usage is not None:
+        _chat_usage(inv, usage)
+
+
+class _HidingStreamProxy(StreamProxy):
+    """Consumes the usage-only chunk that our injected ``include_usage`` made the server send."""
+
+    def __next__(self) -> Any:
+        item = super().__next__()
+        if not item.choices and item.usage is not None:
+            return super().__next__()
+        return item
+
+
+class _AsyncHidingStreamProxy(AsyncStreamProxy):
+    async def __anext__(self) -> Any:
+        item = await super().__anext__()
+        if not item.choices and item.usage is not None:
+            return await super().__anext__()
+        return item
+
+
+def _is_raw(result: Any) -> bool:
+    return hasattr(result, "http_response") and hasattr(result, "parse")
+
+
+def _parse_raw(result: Any) -> Any:
+    """The parsed body of a ``with_raw_response`` result (the SDK caches it for the app)."""
+    return result.parse() if _is_raw(result) else result
+
+
+def _stream_result(inv: Invocation, result: Any, kwargs: dict[str, Any], handler: Any,
+                   hide: bool = False) -> Any:
+    if _is_raw(result):
+        inv.end()
+        return result
+    inv.output_parts = []
+    st = StreamState(inv, handler)
+    if hasattr(result, "__anext__"):
+        return (_AsyncHidingStreamProxy if hide else AsyncStreamProxy)(result, st)
+    return (_HidingStreamProxy if hide else StreamProxy)(result, st)
+
+
+def _chat_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
+    if kwargs.get("stream") is True:
+        return _stream_result(inv, result, kwargs, _chat_chunk,
+                              kwargs.get("stream_options") is _INJECTED)
+    _chat_response(inv, _parse_raw(result))
+    inv.end()
+    return result
+
+
+# --- responses ------------------------------------------------------------------------
+def _responses_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None:
+    provider, server = _client_info(resource)
+    model = kwargs.get("model")
+    attrs = request_attributes(kwargs, _RESPONSES_PARAMS)
+    if kwargs.get("stream") is True:
+        attrs[a.GEN_AI_REQUEST_STREAM] = True
+    content = kwargs.get("input")
+    instructions = kwargs.get("instructions")
+    fp = fingerprint_of(model, [instructions if is_set(instructions) else None, content],
+                        kwargs, _NOT_FINGERPRINTED)
+    if fp:
+        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
+    inv = start(provider, "chat", model, server, attrs)
+    if inv is not None:
+        inv.content = content if is_set(content) else None
+        inv.system = instructions if is_set(instructions) else None
+    return inv
+
+
+def _responses_response(inv: Invocation, resp: Any) -> None:
+    inv.response_model = getattr(resp, "model", None) or inv.response_model
+    inv.response_id = getattr(resp, "id", None) or inv.response_id
+    status = getattr(resp, "status", None)
+    if status:
+        inv.finish_reasons = [str(status)]
+    for item in getattr(resp, "output", None) or ():
+        if getattr(item, "type", None) == "function_call":
+            inv.add_tool_call(getattr(item, "call_id", None), getattr(item, "name", None))
+    usage = getattr(resp, "usage", None)
+    if usage is not None:
+        details = getattr(usage, "input_tokens_details", None)
+        out_details = getattr(usage, "output_tokens_details", None)
+        inv.set_usage(
+            input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+            cache_read=getattr(details, "cached_tokens", None) if details else None,
+            reasoning=getattr(out_details, "reasoning_tokens", None) if out_details else None,
+        )
+    elif inv.output_parts is None:
+        try:
+            inv.output_parts = [resp.output_text]
+        except Exception:
+            inv.output_parts = []
+    if _settings.current().capture_content:
+        try:
+            inv.output_messages = [{"role": "assistant", "parts": [
+                {"type": "text", "content": resp.output_text}]}]
+        except Exception:
+            pass
+
+
+_FINAL_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+def _responses_event(st: StreamState, event: Any) -> None:
+    t = event.type
+    if t == "response.output_text.delta":
+        st.inv.output_parts.append(event.delta)  # type: ignore[union-attr]
+    elif t in _FINAL_EVENTS:
+        _responses_response(st.inv, event.response)
+    elif t == "response.created":
+        r = event.response
+        st.inv.response_id, st.inv.response_model = r.id, r.model
+
+
+def _responses_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
+    if kwargs.get("stream") is True:
+        return _stream_result(inv, result, kwargs, _responses_event)
+    _responses_response(inv, _parse_raw(result))
+    inv.end()
+    return result
+
+
+# --- embeddings -----------------------------------------------------------------------
+def _embeddings_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None:
+    provider, server = _client_info(resource)
+    model = kwargs.get("model")
+    attrs: dict[str, Any] = {}
+    fmt = kwargs.get("encoding_format")
+    if isinstance(fmt, str):
+        attrs[a.GEN_AI_REQUEST_ENCODING_FORMATS] = [fmt]
+    content = kwargs.get("input")
+    fp = fingerprint_of(model, content, kwargs, _NOT_FINGERPRINTED)
+    if fp:
+        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
+    inv = start(provider, "embeddings", model, server, attrs)
+    if inv is not None:
+        inv.content = content
+    return inv
+
+
+def _embeddings_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
+    resp = _parse_raw(result)
+    inv.response_model = getattr(resp, "model", None)
+    usage = getattr(resp, "usage", None)
+    if usage is not None:
+        inv.set_usage(input_tokens=usage.prompt_tokens)
+    data = getattr(resp, "data", None)
+    if data:
+        vec = getattr(data[0], "embedding", None)
+        if isinstance(vec, list):
+            inv.set_attribute(a.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vec))
+    inv.end()
+    return result
+
+
+# --- the stream() helper ---------------------------------------------------------------
+def _manager_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    manager = wrapped(*args, **kwargs)
+    try:
+        return ManagerProxy(manager)
+    except Exception:
+        return manager
+
+
+class OpenAIInstrumentor(GatedInstrumentor, BaseInstrumentor):  # type: ignore[misc]
+    """Instruments the ``openai`` SDK (1.x and later); ``uninstrument()`` restores it."""
+
+    _requires = ("openai >= 1.0",)
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return self._requires
+
+    def _instrument(self, **kwargs: Any) -> None:
+        self._patcher = getattr(self, "_patcher", None) or Patcher()
+        chat_sync, chat_async = make_wrappers(_chat_start, _chat_finish, _chat_prepare)
+        resp_sync, resp_async = make_wrappers(_responses_start, _responses_finish)
+        emb_sync, emb_async = make_wrappers(_embeddings_start, _embeddings_finish)
+        p = self._patcher
+        chat = "openai.resources.chat.completions.completions"
+        p.wrap(chat, "Completions.create", chat_sync)
+        p.wrap(chat, "AsyncCompletions.create", chat_async)
+        p.wrap(chat, "Completions.parse", chat_sync)
+        p.wrap(chat, "AsyncCompletions.parse", chat_async)
+        p.wrap(chat, "Completions.stream", _manager_wrapper)
+        p.wrap(chat, "AsyncCompletions.stream", _manager_wrapper)
+        p.wrap("openai.resources.responses.responses", "Responses.create", resp_sync)
+        p.wrap("openai.resources.responses.responses", "AsyncResponses.create", resp_async)
+        p.wrap("openai.resources.embeddings", "Embeddings.create", emb_sync)
+        p.wrap("openai.resources.embeddings", "AsyncEmbeddings.create", emb_async)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        patcher = getattr(self, "_patcher", None)
+        if patcher is not None:
+            patcher.restore()
