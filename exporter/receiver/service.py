@@ -40,9 +40,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from otelytics.exporter.layout import SIGNALS
 from otelytics.exporter.receiver import config as C
-from otelytics.exporter.receiver._publish import publish_table
 from otelytics.exporter.receiver.decode import REQUEST_TYPES, to_tables, validate
 from otelytics.exporter.receiver.spool import Segment, Spool, SpoolClosed, read_frames
+from otelytics.exporter.writer import write_file
 from otelytics.semconv import metrics as M
 
 __all__ = ["Receiver", "ReceiverConfig", "Refusal", "SpoolLocked"]
@@ -250,7 +250,7 @@ class Receiver:
         for signal, requests in by_signal.items():
             for day, table in to_tables(signal, requests).items():
                 name = f"part-{_first_ms(table)}-{self.receiver_id}-{seg.seq:012d}.parquet"
-                publish_table(self.config.data_dir, signal, day, name, table)
+                write_file(self.config.data_dir, signal, table, day=day, name=name)
                 self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_WRITTEN.name, signal, table.num_rows)
         seg.records = None
         self.spool.release(seg)
