@@ -53,6 +53,8 @@ _TEMPORALITY = ("unspecified", "delta", "cumulative")
 _SERVICE_NAME = "service.name"
 _CACHE_WRITE = "gen_ai.usage.cache_write.input_tokens"
 _US_PER_DAY = 86_400_000_000
+_I32 = (1 << 31) - 1
+_I64 = (1 << 63) - 1
 
 _PROMOTED: dict[str, tuple[str, pa.DataType]] = {
     p.attribute: (p.column, p.type) for p in PROMOTED_SPAN_ATTRIBUTES
@@ -264,9 +266,9 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
                          "attributes": encode_attributes(ln.attributes)}
                         for ln in s.links
                     ])
-                    c_da.append(s.dropped_attributes_count)
-                    c_de.append(s.dropped_events_count)
-                    c_dl.append(s.dropped_links_count)
+                    c_da.append(min(s.dropped_attributes_count, _I32))
+                    c_de.append(min(s.dropped_events_count, _I32))
+                    c_dl.append(min(s.dropped_links_count, _I32))
     return cols
 
 
@@ -310,24 +312,30 @@ def _metric_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
                             elif kind == "as_double":
                                 row["value_double"] = p.as_double
                         elif which == "histogram":
-                            row.update(count=p.count, bucket_bounds=list(p.explicit_bounds),
-                                       bucket_counts=list(p.bucket_counts))
+                            row.update(count=min(p.count, _I64),
+                                       bucket_bounds=list(p.explicit_bounds),
+                                       bucket_counts=_counts(p.bucket_counts))
                             _optional(row, p, ("sum", "min", "max"))
                         elif which == "exponential_histogram":
-                            row.update(count=p.count, exp_scale=p.scale,
-                                       exp_zero_count=p.zero_count,
+                            row.update(count=min(p.count, _I64), exp_scale=p.scale,
+                                       exp_zero_count=min(p.zero_count, _I64),
                                        exp_positive_offset=p.positive.offset,
-                                       exp_positive_counts=list(p.positive.bucket_counts),
+                                       exp_positive_counts=_counts(p.positive.bucket_counts),
                                        exp_negative_offset=p.negative.offset,
-                                       exp_negative_counts=list(p.negative.bucket_counts))
+                                       exp_negative_counts=_counts(p.negative.bucket_counts))
                             _optional(row, p, ("sum", "min", "max"))
                         else:  # summary
-                            row.update(count=p.count, sum=p.sum, quantiles=[
+                            row.update(count=min(p.count, _I64), sum=p.sum, quantiles=[
                                 {"quantile": q.quantile, "value": q.value}
                                 for q in p.quantile_values
                             ])
                         rows.append(row)
     return {c: [r.get(c) for r in rows] for c in _METRIC_COLUMNS}
+
+
+def _counts(values: Any) -> list[int]:
+    """uint64 counts into int64 columns (a count beyond 2**63 is clamped, never an error)."""
+    return [v if v <= _I64 else _I64 for v in values]
 
 
 def _optional(row: dict[str, Any], point: Any, names: tuple[str, ...]) -> None:
@@ -367,7 +375,7 @@ def _log_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
                     cols["scope_version"].append(scope_version)
                     cols["attributes"].append(encode_attributes(r.attributes))
                     cols["resource_attributes"].append(res)
-                    cols["dropped_attributes_count"].append(r.dropped_attributes_count)
+                    cols["dropped_attributes_count"].append(min(r.dropped_attributes_count, _I32))
     return cols
 
 

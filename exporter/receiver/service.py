@@ -144,6 +144,7 @@ class Receiver:
         self._stop_deadline: float | None = None
         self.publish_errors = 0
         self.recovered_segments = 0
+        self.quarantined_segments = 0
 
     def _load_id(self) -> str:
         path = self.spool_dir / "receiver-id"
@@ -238,6 +239,29 @@ class Receiver:
                     delay = min(delay * 2, 10.0)
 
     def _publish_segment(self, seg: Segment) -> None:
+        try:
+            tables = self._convert(seg)
+        except (ValueError, TypeError, OverflowError, ArithmeticError, DecodeError) as exc:
+            # deterministic: retrying cannot help. Keep the bytes aside, count, say so.
+            self._quarantine(seg, exc)
+            return
+        for signal, day, table in tables:
+            name = f"part-{_first_ms(table)}-{self.receiver_id}-{seg.seq:012d}.parquet"
+            write_file(self.config.data_dir, signal, table, day=day, name=name)
+            self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_WRITTEN.name, signal, table.num_rows)
+        seg.records = None
+        self.spool.release(seg)
+
+    def _quarantine(self, seg: Segment, exc: BaseException) -> None:
+        qdir = self.spool_dir / "quarantine"
+        qdir.mkdir(exist_ok=True)
+        _log.error("spool segment %s cannot be converted (%s: %s); moved to %s",
+                   seg.path.name, type(exc).__name__, exc, qdir)
+        self.spool.release(seg, move_to=qdir / seg.path.name)
+        self.quarantined_segments += 1
+        seg.records = None
+
+    def _convert(self, seg: Segment) -> list[tuple[str, str, Any]]:
         by_signal: dict[str, list[Any]] = defaultdict(list)
         if seg.records is not None:
             for code, request in seg.records:
@@ -247,13 +271,8 @@ class Receiver:
             for code, payload in frames:
                 signal = SIGNALS[code]
                 by_signal[signal].append(REQUEST_TYPES[signal].FromString(payload))
-        for signal, requests in by_signal.items():
-            for day, table in to_tables(signal, requests).items():
-                name = f"part-{_first_ms(table)}-{self.receiver_id}-{seg.seq:012d}.parquet"
-                write_file(self.config.data_dir, signal, table, day=day, name=name)
-                self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_WRITTEN.name, signal, table.num_rows)
-        seg.records = None
-        self.spool.release(seg)
+        return [(signal, day, table) for signal, requests in by_signal.items()
+                for day, table in to_tables(signal, requests).items()]
 
     # --- self-metrics ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -268,6 +287,7 @@ class Receiver:
             } | {M.OTELYTICS_RECEIVER_SPOOL_BACKLOG.name: self.spool.backlog_bytes},
             "publish_errors": self.publish_errors,
             "recovered_segments": self.recovered_segments,
+            "quarantined_segments": self.quarantined_segments,
             "fsyncs": self.spool.fsyncs,
             "frames": self.spool.frames,
         }

@@ -161,10 +161,13 @@ class Spool:
         if batch.error is not None:
             raise SpoolClosed(f"spool write failed: {batch.error}")
 
-    def release(self, segment: Segment) -> None:
-        """The converter published ``segment``: delete it and drop it from the backlog."""
+    def release(self, segment: Segment, move_to: Path | None = None) -> None:
+        """The converter published ``segment`` (or set it aside at ``move_to``): delete it."""
         try:
-            segment.path.unlink()
+            if move_to is None:
+                segment.path.unlink()
+            else:
+                os.replace(segment.path, move_to)
         except FileNotFoundError:
             pass
         with self._cond:
