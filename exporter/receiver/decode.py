@@ -54,6 +54,7 @@ _SERVICE_NAME = "service.name"
 _CACHE_WRITE = "gen_ai.usage.cache_write.input_tokens"
 _US_PER_DAY = 86_400_000_000
 _I32 = (1 << 31) - 1
+_INF = float("inf")
 _I64 = (1 << 63) - 1
 
 _PROMOTED: dict[str, tuple[str, pa.DataType]] = {
@@ -87,8 +88,15 @@ def any_value(v: Any) -> Any:
 
 def _text(value: Any) -> str:
     """Map-value encoding of the dataset: strings as they are, everything else JSON."""
-    if isinstance(value, str):
+    t = type(value)
+    if t is str:
         return value
+    if t is int:
+        return str(value)
+    if t is bool:
+        return "true" if value else "false"
+    if t is float and value == value and value not in (_INF, -_INF):
+        return repr(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
 
 
@@ -193,20 +201,58 @@ def _point_count(m: Any) -> int:
 
 # --- spans ---------------------------------------------------------------------------------
 
-def _span_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
-    cols: dict[str, list[Any]] = defaultdict(list)
+class _Map:
+    """A ``map<string,string>`` column built flat (offsets/keys/values): far cheaper for Arrow
+    than a list of per-row tuple lists."""
+
+    __slots__ = ("keys", "offsets", "values")
+
+    def __init__(self) -> None:
+        self.offsets = [0]
+        self.keys: list[str] = []
+        self.values: list[str] = []
+
+    def array(self) -> pa.Array:
+        return pa.MapArray.from_arrays(pa.array(self.offsets, pa.int32()),
+                                       pa.array(self.keys, pa.string()),
+                                       pa.array(self.values, pa.string()))
+
+
+class _Repeated:
+    """A column whose value repeats per resource (resource attributes, service, scope):
+    built once per distinct value and expanded with ``take``."""
+
+    __slots__ = ("index", "values")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.index: list[int] = []
+
+    def array(self, typ: pa.DataType) -> pa.Array:
+        return pa.array(self.values, type=typ).take(pa.array(self.index, pa.int32()))
+
+
+def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
+    cols: dict[str, Any] = defaultdict(list)
     c_tid, c_sid, c_pid, c_ts = cols["trace_id"], cols["span_id"], cols["parent_span_id"], \
         cols["trace_state"]
     c_name, c_kind, c_start, c_end = cols["name"], cols["kind"], cols["start_time"], \
         cols["end_time"]
     c_dur, c_sc, c_sm = cols["duration_us"], cols["status_code"], cols["status_message"]
-    c_svc, c_scn, c_scv = cols["service_name"], cols["scope_name"], cols["scope_version"]
-    c_attr, c_res, c_ev, c_ln = cols["attributes"], cols["resource_attributes"], \
-        cols["events"], cols["links"]
+    c_ev, c_ln = cols["events"], cols["links"]
     c_da, c_de, c_dl = cols["dropped_attributes_count"], cols["dropped_events_count"], \
         cols["dropped_links_count"]
-    promoted = {c: cols[c] for c in _PROMOTED_COLUMNS}
+    res_col, svc_col, scn_col, scv_col = _Repeated(), _Repeated(), _Repeated(), _Repeated()
+    cols["resource_attributes"], cols["service_name"] = res_col, svc_col
+    cols["scope_name"], cols["scope_version"] = scn_col, scv_col
+    svc_col.index = scn_col.index = scv_col.index = res_col.index
+    attrs = _Map()
+    cols["attributes"] = attrs
+    a_off, a_keys, a_vals = attrs.offsets, attrs.keys, attrs.values
+    promoted: dict[str, dict[int, Any]] = {c: {} for c in _PROMOTED_COLUMNS}
+    cols["_promoted"] = promoted
     span_type = promoted["span_type"]
+    row = 0
     for request in requests:
         for rs in request.resource_spans:
             service, res = _resource(rs.resource)
@@ -214,61 +260,67 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
                 scope_name = ss.scope.name or None
                 scope_version = ss.scope.version or None
                 is_sdk = scope_name == _SCOPE_SDK
+                group = len(res_col.values)
+                res_col.values.append(res)
+                svc_col.values.append(service)
+                scn_col.values.append(scope_name)
+                scv_col.values.append(scope_version)
                 for s in ss.spans:
                     if not _valid_span(s):
                         continue
                     c_tid.append(s.trace_id.hex())
                     c_sid.append(s.span_id.hex())
-                    c_pid.append(_hex_or_none(s.parent_span_id))
+                    pid = s.parent_span_id
+                    c_pid.append(pid.hex() if pid else None)
                     c_ts.append(s.trace_state or None)
                     c_name.append(s.name)
-                    c_kind.append(_KINDS[s.kind] if 0 <= s.kind < 6 else str(s.kind))
+                    kind = s.kind
+                    c_kind.append(_KINDS[kind] if 0 <= kind < 6 else str(kind))
                     start = s.start_time_unix_nano // 1000
                     end = s.end_time_unix_nano // 1000
                     c_start.append(start)
                     c_end.append(end)
                     c_dur.append(end - start)
-                    code = s.status.code
+                    st = s.status
+                    code = st.code
                     c_sc.append(_STATUS[code] if 0 <= code < 3 else str(code))
-                    c_sm.append(s.status.message or None)
-                    c_svc.append(service)
-                    c_scn.append(scope_name)
-                    c_scv.append(scope_version)
-                    row_promoted: dict[str, Any] = {}
-                    rest = []
+                    c_sm.append(st.message or None)
                     for kv in s.attributes:
                         key = kv.key
                         v = kv.value
+                        which = v.WhichOneof("value")
                         if key in _PROMOTED:
                             column, typ = _PROMOTED[key]
                             value = _coerce(any_value(v), typ)
-                            if value is not _MISS and column not in row_promoted:
-                                row_promoted[column] = value
+                            target = promoted[column]
+                            if value is not _MISS and row not in target:
+                                target[row] = value
                                 continue
-                        if v.WhichOneof("value") == "string_value":
-                            rest.append((key, v.string_value))
-                        else:
-                            rest.append((key, _text(any_value(v))))
-                    for column, out in promoted.items():
-                        out.append(row_promoted.get(column))
-                    if is_sdk and span_type[-1] is None:
-                        span_type[-1] = "function"
-                    c_attr.append(rest)
-                    c_res.append(res)
+                        a_keys.append(key)
+                        a_vals.append(v.string_value if which == "string_value"
+                                      else _text(any_value(v)))
+                    a_off.append(len(a_keys))
+                    if is_sdk and row not in span_type:
+                        span_type[row] = "function"
                     c_ev.append([
                         {"time": e.time_unix_nano // 1000, "name": e.name,
                          "attributes": encode_attributes(e.attributes)}
                         for e in s.events
-                    ])
+                    ] if s.events else [])
                     c_ln.append([
                         {"trace_id": _hex_or_none(ln.trace_id),
                          "span_id": _hex_or_none(ln.span_id),
                          "attributes": encode_attributes(ln.attributes)}
                         for ln in s.links
-                    ])
+                    ] if s.links else [])
                     c_da.append(min(s.dropped_attributes_count, _I32))
                     c_de.append(min(s.dropped_events_count, _I32))
                     c_dl.append(min(s.dropped_links_count, _I32))
+                    res_col.index.append(group)
+                    row += 1
+    for column, values in promoted.items():
+        cols[column] = [values.get(i) for i in range(row)] if values else None
+    del cols["_promoted"]
     return cols
 
 
@@ -398,18 +450,23 @@ def to_tables(signal: str, requests: Iterable[Any]) -> dict[str, pa.Table]:
     n = len(times)
     if n == 0:
         return {}
+    arrays = []
+    for field in schema:
+        col = cols.get(field.name)
+        if isinstance(col, _Map):
+            arrays.append(col.array())
+        elif isinstance(col, _Repeated):
+            arrays.append(col.array(field.type))
+        elif not col:
+            arrays.append(pa.nulls(n, field.type))
+        else:
+            arrays.append(pa.array(col, type=field.type))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    first = (times[0] or 0) // _US_PER_DAY
+    if all((t or 0) // _US_PER_DAY == first for t in times):
+        return {partition_day(first * _US_PER_DAY): table}
     days: dict[int, list[int]] = defaultdict(list)
     for i, t in enumerate(times):
         days[(t or 0) // _US_PER_DAY].append(i)
-    out = {}
-    for day_number, idx in sorted(days.items()):
-        arrays = []
-        for field in schema:
-            col = cols.get(field.name)
-            if col is None or not col:
-                arrays.append(pa.nulls(len(idx), field.type))
-                continue
-            values = col if len(idx) == n else [col[i] for i in idx]
-            arrays.append(pa.array(values, type=field.type))
-        out[partition_day(day_number * _US_PER_DAY)] = pa.Table.from_arrays(arrays, schema=schema)
-    return out
+    return {partition_day(d * _US_PER_DAY): table.take(pa.array(idx, pa.int64()))
+            for d, idx in sorted(days.items())}

@@ -58,6 +58,9 @@ _RESPONSES = {
 }
 
 
+_KEEP_PARSED = 2
+
+
 class SpoolLocked(RuntimeError):
     """Another receiver process owns this spool directory."""
 
@@ -134,7 +137,7 @@ class Receiver:
             raise SpoolLocked(f"spool {self.spool_dir} is in use by another receiver") from None
         self.receiver_id = self._load_id()
         self._queue: queue.Queue[Segment | None] = queue.Queue()
-        self.spool = Spool(self.spool_dir, on_sealed=self._queue.put,
+        self.spool = Spool(self.spool_dir, on_sealed=self._sealed,
                            segment_bytes=config.segment_bytes,
                            segment_age_s=config.segment_age_s, fsync=config.fsync)
         self.inflight = threading.BoundedSemaphore(config.max_concurrent_requests)
@@ -145,6 +148,13 @@ class Receiver:
         self.publish_errors = 0
         self.recovered_segments = 0
         self.quarantined_segments = 0
+
+    def _sealed(self, seg: Segment) -> None:
+        """Queue a sealed segment; past a short queue, drop its parsed copy (memory stays
+        bounded by ``_KEEP_PARSED`` segments; the rest is re-read from disk when its turn comes)."""
+        if self._queue.qsize() >= _KEEP_PARSED:
+            seg.records = None
+        self._queue.put(seg)
 
     def _load_id(self) -> str:
         path = self.spool_dir / "receiver-id"
