@@ -190,8 +190,8 @@ class _File:
     __slots__ = ("final", "fs", "rows", "sink", "staging", "writer")
 
     def __init__(self, fs: pafs.FileSystem | None, root: str, signal: str, day: str,
-                 start_ms: int, schema: pa.Schema) -> None:
-        name = file_name(start_ms)
+                 start_ms: int, schema: pa.Schema, name: str | None = None) -> None:
+        name = name or file_name(start_ms)
         self.fs = fs
         self.rows = 0
         if fs is None:
@@ -253,8 +253,11 @@ def _upload(fs: pafs.FileSystem, path: str, data: pa.Buffer) -> None:
 
 def write_file(root: str, signal: str, table: pa.Table, *, day: str | None = None,
                filesystem: pafs.FileSystem | None = None,
-               row_group_rows: int = DEFAULT_ROW_GROUP_ROWS) -> str:
+               row_group_rows: int = DEFAULT_ROW_GROUP_ROWS, name: str | None = None) -> str:
     """Write ``table`` as one Parquet file into its partition and publish it atomically.
+
+    ``name`` fixes the file name (the receiver derives it from its spool segment, so a replay
+    replaces the same file); by default a never-colliding one from ``layout.file_name``.
 
     ``root`` is a local path or URI (see :func:`open_root`), or a path inside ``filesystem``
     when one is given. ``day`` (``YYYY-MM-DD``) defaults to the UTC day of the rows, which
@@ -282,7 +285,7 @@ def write_file(root: str, signal: str, table: pa.Table, *, day: str | None = Non
     else:
         _dt.date.fromisoformat(day)  # ValueError on anything but YYYY-MM-DD
     start_ms = _min_ms(table, time_col) if table.num_rows else 0
-    f = _File(fs, path, signal, day, start_ms, schema)
+    f = _File(fs, path, signal, day, start_ms, schema, name)
     try:
         f.write(table, row_group_rows)
         data = f.finish()

@@ -32,6 +32,9 @@ OTELYTICS_COST_SOURCE = "otelytics.cost.source"
 OTELYTICS_COST_PRICE_VERSION = "otelytics.cost.price_version"
 
 OTELYTICS_USAGE_ESTIMATED = "otelytics.usage.estimated"
+
+OTELYTICS_RECEIVER_SIGNAL = "otelytics.receiver.signal"
+OTELYTICS_RECEIVER_REFUSAL = "otelytics.receiver.refusal"
 OTELYTICS_REQUEST_FINGERPRINT = "otelytics.request.fingerprint"
 
 OTELYTICS_RESPONSE_TOOL_CALL_NAMES = "otelytics.response.tool_call.names"

@@ -49,6 +49,31 @@ OTELYTICS_EXPORTER_DROPPED = MetricSpec(
     "Rows (spans, metric points, log records) the Parquet exporters or dataset writer dropped.",
 )
 
+OTELYTICS_RECEIVER_ITEMS_RECEIVED = MetricSpec(
+    "otelytics.receiver.items.received", "counter", "{item}",
+    "Items (spans, data points, log records) in requests the receiver decoded.",
+)
+OTELYTICS_RECEIVER_ITEMS_REJECTED = MetricSpec(
+    "otelytics.receiver.items.rejected", "counter", "{item}",
+    "Items rejected as invalid and answered with a partial success.",
+)
+OTELYTICS_RECEIVER_ITEMS_SPOOLED = MetricSpec(
+    "otelytics.receiver.items.spooled", "counter", "{item}",
+    "Items made durable in the spool and acknowledged.",
+)
+OTELYTICS_RECEIVER_ITEMS_WRITTEN = MetricSpec(
+    "otelytics.receiver.items.written", "counter", "{item}",
+    "Items published as Parquet rows in the dataset.",
+)
+OTELYTICS_RECEIVER_REQUESTS_REFUSED = MetricSpec(
+    "otelytics.receiver.requests.refused", "counter", "{request}",
+    "Requests answered with an error status (nothing acknowledged).",
+)
+OTELYTICS_RECEIVER_SPOOL_BACKLOG = MetricSpec(
+    "otelytics.receiver.spool.backlog", "updowncounter", "By",
+    "Bytes acknowledged and spooled but not yet published.",
+)
+
 # --- official -----------------------------------------------------------------------------
 GEN_AI_CLIENT_TOKEN_USAGE = MetricSpec(
     "gen_ai.client.token.usage", "histogram", "{token}", "Number of input and output tokens used.",

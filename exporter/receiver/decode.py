@@ -1,0 +1,472 @@
+"""OTLP protobuf messages -> Arrow tables in the dataset schema (``otelytics.exporter.schema``).
+
+The receiver decodes each request once on arrival (to validate it and count what it rejects)
+and converts the parsed messages when a spool segment is published, so conversion must be a
+pure function of the message: the same spool segment always gives the same rows, which is what
+makes replay after a crash idempotent. Items that fail validation (ids of the wrong length) are
+counted by :func:`validate` and skipped by the converters with exactly the same rule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+from otelytics.exporter.layout import partition_day
+from otelytics.exporter.schema import (
+    LOG_SCHEMA,
+    METRIC_SCHEMA,
+    PROMOTED_SPAN_ATTRIBUTES,
+    SPAN_SCHEMA,
+)
+from otelytics.semconv import attributes as A
+
+__all__ = [
+    "REQUEST_TYPES",
+    "Validation",
+    "any_value",
+    "encode_attributes",
+    "to_tables",
+    "validate",
+]
+
+REQUEST_TYPES: dict[str, type] = {
+    "spans": ExportTraceServiceRequest,
+    "metrics": ExportMetricsServiceRequest,
+    "logs": ExportLogsServiceRequest,
+}
+"""Signal folder name -> the OTLP Export*ServiceRequest message it arrives in."""
+
+_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+_STATUS = ("UNSET", "OK", "ERROR")
+_TEMPORALITY = ("unspecified", "delta", "cumulative")
+_SERVICE_NAME = "service.name"
+_CACHE_WRITE = "gen_ai.usage.cache_write.input_tokens"
+_US_PER_DAY = 86_400_000_000
+_I32 = (1 << 31) - 1
+_INF = float("inf")
+_I64 = (1 << 63) - 1
+
+_PROMOTED: dict[str, tuple[str, pa.DataType]] = {
+    p.attribute: (p.column, p.type) for p in PROMOTED_SPAN_ATTRIBUTES
+}
+_PROMOTED[_CACHE_WRITE] = _PROMOTED[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS]
+_PROMOTED_COLUMNS = tuple(dict.fromkeys(c for c, _ in _PROMOTED.values()))
+_SCOPE_SDK = "otelytics"
+_HAS_EVENT_NAME = "event_name" in LogRecord.DESCRIPTOR.fields_by_name
+
+
+def any_value(v: Any) -> Any:
+    """An OTLP ``AnyValue`` as a plain Python value (bytes as lower-case hex)."""
+    which = v.WhichOneof("value")
+    if which == "string_value":
+        return v.string_value
+    if which == "int_value":
+        return v.int_value
+    if which == "double_value":
+        return v.double_value
+    if which == "bool_value":
+        return v.bool_value
+    if which == "array_value":
+        return [any_value(x) for x in v.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: any_value(kv.value) for kv in v.kvlist_value.values}
+    if which == "bytes_value":
+        return v.bytes_value.hex()
+    return None
+
+
+def _text(value: Any) -> str:
+    """Map-value encoding of the dataset: strings as they are, everything else JSON."""
+    t = type(value)
+    if t is str:
+        return value
+    if t is int:
+        return str(value)
+    if t is bool:
+        return "true" if value else "false"
+    if t is float and value == value and value not in (_INF, -_INF):
+        return repr(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
+
+
+def encode_attributes(kvs: Iterable[Any]) -> list[tuple[str, str]]:
+    """Repeated ``KeyValue`` -> map entries (``map<string,string>``; non-strings JSON)."""
+    out = []
+    for kv in kvs:
+        v = kv.value
+        if v.WhichOneof("value") == "string_value":
+            out.append((kv.key, v.string_value))
+        else:
+            out.append((kv.key, _text(any_value(v))))
+    return out
+
+
+def _coerce(value: Any, typ: pa.DataType) -> Any:
+    """``value`` as the promoted column's type, or ``_MISS`` when it does not fit."""
+    if pa.types.is_string(typ):
+        return value if isinstance(value, str) else _MISS
+    if pa.types.is_boolean(typ):
+        return value if isinstance(value, bool) else _MISS
+    if pa.types.is_integer(typ):
+        if isinstance(value, bool):
+            return _MISS
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return _MISS
+    if isinstance(value, bool):
+        return _MISS
+    return float(value) if isinstance(value, (int, float)) else _MISS
+
+
+_MISS = object()
+
+
+def _hex_or_none(b: bytes) -> str | None:
+    return b.hex() if b else None
+
+
+def _resource(resource: Any) -> tuple[str | None, list[tuple[str, str]]]:
+    attrs = encode_attributes(resource.attributes)
+    service = next((v for k, v in attrs if k == _SERVICE_NAME), None)
+    return service, attrs
+
+
+def _valid_span(span: Any) -> bool:
+    return (len(span.trace_id) == 16 and len(span.span_id) == 8
+            and len(span.parent_span_id) in (0, 8)
+            and span.trace_id != b"\0" * 16 and span.span_id != b"\0" * 8)
+
+
+def _valid_log(rec: Any) -> bool:
+    return len(rec.trace_id) in (0, 16) and len(rec.span_id) in (0, 8)
+
+
+class Validation:
+    """What :func:`validate` found: items in the request and items it rejects (with why)."""
+
+    __slots__ = ("items", "message", "rejected")
+
+    def __init__(self, items: int, rejected: int, message: str) -> None:
+        self.items = items
+        self.rejected = rejected
+        self.message = message
+
+
+def validate(signal: str, request: Any) -> Validation:
+    """Count items and the ones conversion will skip (the same rule, applied twice)."""
+    items = rejected = 0
+    if signal == "spans":
+        for rs in request.resource_spans:
+            for ss in rs.scope_spans:
+                n = len(ss.spans)
+                items += n
+                rejected += n - sum(1 for s in ss.spans if _valid_span(s))
+        why = "spans with an invalid trace_id/span_id/parent_span_id length or all-zero id"
+    elif signal == "metrics":
+        for rm in request.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    n = _point_count(m)
+                    items += n
+                    if not m.name:
+                        rejected += n
+        why = "data points of metrics without a name"
+    else:
+        for rl in request.resource_logs:
+            for sl in rl.scope_logs:
+                n = len(sl.log_records)
+                items += n
+                rejected += n - sum(1 for r in sl.log_records if _valid_log(r))
+        why = "log records with an invalid trace_id/span_id length"
+    return Validation(items, rejected, f"{rejected} {why}" if rejected else "")
+
+
+def _point_count(m: Any) -> int:
+    which = m.WhichOneof("data")
+    return len(getattr(m, which).data_points) if which else 0
+
+
+# --- spans ---------------------------------------------------------------------------------
+
+class _Map:
+    """A ``map<string,string>`` column built flat (offsets/keys/values): far cheaper for Arrow
+    than a list of per-row tuple lists."""
+
+    __slots__ = ("keys", "offsets", "values")
+
+    def __init__(self) -> None:
+        self.offsets = [0]
+        self.keys: list[str] = []
+        self.values: list[str] = []
+
+    def array(self) -> pa.Array:
+        return pa.MapArray.from_arrays(pa.array(self.offsets, pa.int32()),
+                                       pa.array(self.keys, pa.string()),
+                                       pa.array(self.values, pa.string()))
+
+
+class _Repeated:
+    """A column whose value repeats per resource (resource attributes, service, scope):
+    built once per distinct value and expanded with ``take``."""
+
+    __slots__ = ("index", "values")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.index: list[int] = []
+
+    def array(self, typ: pa.DataType) -> pa.Array:
+        return pa.array(self.values, type=typ).take(pa.array(self.index, pa.int32()))
+
+
+def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
+    cols: dict[str, Any] = defaultdict(list)
+    c_tid, c_sid, c_pid, c_ts = cols["trace_id"], cols["span_id"], cols["parent_span_id"], \
+        cols["trace_state"]
+    c_name, c_kind, c_start, c_end = cols["name"], cols["kind"], cols["start_time"], \
+        cols["end_time"]
+    c_dur, c_sc, c_sm = cols["duration_us"], cols["status_code"], cols["status_message"]
+    c_ev, c_ln = cols["events"], cols["links"]
+    c_da, c_de, c_dl = cols["dropped_attributes_count"], cols["dropped_events_count"], \
+        cols["dropped_links_count"]
+    res_col, svc_col, scn_col, scv_col = _Repeated(), _Repeated(), _Repeated(), _Repeated()
+    cols["resource_attributes"], cols["service_name"] = res_col, svc_col
+    cols["scope_name"], cols["scope_version"] = scn_col, scv_col
+    svc_col.index = scn_col.index = scv_col.index = res_col.index
+    attrs = _Map()
+    cols["attributes"] = attrs
+    a_off, a_keys, a_vals = attrs.offsets, attrs.keys, attrs.values
+    promoted: dict[str, dict[int, Any]] = {c: {} for c in _PROMOTED_COLUMNS}
+    cols["_promoted"] = promoted
+    span_type = promoted["span_type"]
+    row = 0
+    for request in requests:
+        for rs in request.resource_spans:
+            service, res = _resource(rs.resource)
+            for ss in rs.scope_spans:
+                scope_name = ss.scope.name or None
+                scope_version = ss.scope.version or None
+                is_sdk = scope_name == _SCOPE_SDK
+                group = len(res_col.values)
+                res_col.values.append(res)
+                svc_col.values.append(service)
+                scn_col.values.append(scope_name)
+                scv_col.values.append(scope_version)
+                for s in ss.spans:
+                    if not _valid_span(s):
+                        continue
+                    c_tid.append(s.trace_id.hex())
+                    c_sid.append(s.span_id.hex())
+                    pid = s.parent_span_id
+                    c_pid.append(pid.hex() if pid else None)
+                    c_ts.append(s.trace_state or None)
+                    c_name.append(s.name)
+                    kind = s.kind
+                    c_kind.append(_KINDS[kind] if 0 <= kind < 6 else str(kind))
+                    start = s.start_time_unix_nano // 1000
+                    end = s.end_time_unix_nano // 1000
+                    c_start.append(start)
+                    c_end.append(end)
+                    c_dur.append(end - start)
+                    st = s.status
+                    code = st.code
+                    c_sc.append(_STATUS[code] if 0 <= code < 3 else str(code))
+                    c_sm.append(st.message or None)
+                    for kv in s.attributes:
+                        key = kv.key
+                        v = kv.value
+                        which = v.WhichOneof("value")
+                        if key in _PROMOTED:
+                            column, typ = _PROMOTED[key]
+                            value = _coerce(any_value(v), typ)
+                            target = promoted[column]
+                            if value is not _MISS and row not in target:
+                                target[row] = value
+                                continue
+                        a_keys.append(key)
+                        a_vals.append(v.string_value if which == "string_value"
+                                      else _text(any_value(v)))
+                    a_off.append(len(a_keys))
+                    if is_sdk and row not in span_type:
+                        span_type[row] = "function"
+                    c_ev.append([
+                        {"time": e.time_unix_nano // 1000, "name": e.name,
+                         "attributes": encode_attributes(e.attributes)}
+                        for e in s.events
+                    ] if s.events else [])
+                    c_ln.append([
+                        {"trace_id": _hex_or_none(ln.trace_id),
+                         "span_id": _hex_or_none(ln.span_id),
+                         "attributes": encode_attributes(ln.attributes)}
+                        for ln in s.links
+                    ] if s.links else [])
+                    c_da.append(min(s.dropped_attributes_count, _I32))
+                    c_de.append(min(s.dropped_events_count, _I32))
+                    c_dl.append(min(s.dropped_links_count, _I32))
+                    res_col.index.append(group)
+                    row += 1
+    for column, values in promoted.items():
+        cols[column] = [values.get(i) for i in range(row)] if values else None
+    del cols["_promoted"]
+    return cols
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+_METRIC_COLUMNS = [f.name for f in METRIC_SCHEMA]
+
+
+def _metric_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
+    rows: list[dict[str, Any]] = []
+    for request in requests:
+        for rm in request.resource_metrics:
+            service, res = _resource(rm.resource)
+            for sm in rm.scope_metrics:
+                base = {"service_name": service, "resource_attributes": res,
+                        "scope_name": sm.scope.name or None,
+                        "scope_version": sm.scope.version or None}
+                for m in sm.metrics:
+                    if not m.name:
+                        continue
+                    which = m.WhichOneof("data")
+                    if which is None:
+                        continue
+                    data = getattr(m, which)
+                    common = dict(base, metric_name=m.name, description=m.description or None,
+                                  unit=m.unit or None, metric_type=which)
+                    if which in ("sum", "histogram", "exponential_histogram"):
+                        t = data.aggregation_temporality
+                        common["temporality"] = _TEMPORALITY[t] if 0 <= t < 3 else str(t)
+                    if which == "sum":
+                        common["is_monotonic"] = data.is_monotonic
+                    for p in data.data_points:
+                        row = dict(common)
+                        row["time"] = p.time_unix_nano // 1000
+                        row["start_time"] = p.start_time_unix_nano // 1000 or None
+                        row["attributes"] = encode_attributes(p.attributes)
+                        if which in ("sum", "gauge"):
+                            kind = p.WhichOneof("value")
+                            if kind == "as_int":
+                                row["value_int"] = p.as_int
+                            elif kind == "as_double":
+                                row["value_double"] = p.as_double
+                        elif which == "histogram":
+                            row.update(count=min(p.count, _I64),
+                                       bucket_bounds=list(p.explicit_bounds),
+                                       bucket_counts=_counts(p.bucket_counts))
+                            _optional(row, p, ("sum", "min", "max"))
+                        elif which == "exponential_histogram":
+                            row.update(count=min(p.count, _I64), exp_scale=p.scale,
+                                       exp_zero_count=min(p.zero_count, _I64),
+                                       exp_positive_offset=p.positive.offset,
+                                       exp_positive_counts=_counts(p.positive.bucket_counts),
+                                       exp_negative_offset=p.negative.offset,
+                                       exp_negative_counts=_counts(p.negative.bucket_counts))
+                            _optional(row, p, ("sum", "min", "max"))
+                        else:  # summary
+                            row.update(count=min(p.count, _I64), sum=p.sum, quantiles=[
+                                {"quantile": q.quantile, "value": q.value}
+                                for q in p.quantile_values
+                            ])
+                        rows.append(row)
+    return {c: [r.get(c) for r in rows] for c in _METRIC_COLUMNS}
+
+
+def _counts(values: Any) -> list[int]:
+    """uint64 counts into int64 columns (a count beyond 2**63 is clamped, never an error)."""
+    return [v if v <= _I64 else _I64 for v in values]
+
+
+def _optional(row: dict[str, Any], point: Any, names: tuple[str, ...]) -> None:
+    for name in names:
+        if point.HasField(name):
+            row[name] = getattr(point, name)
+
+
+# --- logs ----------------------------------------------------------------------------------
+
+def _log_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = defaultdict(list)
+    has_event_name = _HAS_EVENT_NAME
+    for request in requests:
+        for rl in request.resource_logs:
+            service, res = _resource(rl.resource)
+            for sl in rl.scope_logs:
+                scope_name = sl.scope.name or None
+                scope_version = sl.scope.version or None
+                for r in sl.log_records:
+                    if not _valid_log(r):
+                        continue
+                    observed = r.observed_time_unix_nano // 1000 or None
+                    cols["time"].append(r.time_unix_nano // 1000 or observed)
+                    cols["observed_time"].append(observed)
+                    cols["trace_id"].append(_hex_or_none(r.trace_id))
+                    cols["span_id"].append(_hex_or_none(r.span_id))
+                    cols["trace_flags"].append(r.flags & 0xFF)
+                    cols["severity_number"].append(r.severity_number or None)
+                    cols["severity_text"].append(r.severity_text or None)
+                    body = any_value(r.body) if r.HasField("body") else None
+                    cols["body"].append(None if body is None else _text(body))
+                    cols["event_name"].append(
+                        (r.event_name or None) if has_event_name else None)
+                    cols["service_name"].append(service)
+                    cols["scope_name"].append(scope_name)
+                    cols["scope_version"].append(scope_version)
+                    cols["attributes"].append(encode_attributes(r.attributes))
+                    cols["resource_attributes"].append(res)
+                    cols["dropped_attributes_count"].append(min(r.dropped_attributes_count, _I32))
+    return cols
+
+
+# --- tables --------------------------------------------------------------------------------
+
+_ROWS = {"spans": (_span_rows, SPAN_SCHEMA, "start_time"),
+         "metrics": (_metric_rows, METRIC_SCHEMA, "time"),
+         "logs": (_log_rows, LOG_SCHEMA, "time")}
+
+
+def to_tables(signal: str, requests: Iterable[Any]) -> dict[str, pa.Table]:
+    """Parsed requests of one signal -> ``{day: table}``, one table per UTC partition day.
+
+    Rows keep request order; the partition is taken from the span start / point time / log
+    time (records without a time go to the 1970-01-01 partition rather than being lost).
+    """
+    rows_of, schema, time_col = _ROWS[signal]
+    cols = rows_of(requests)
+    times = cols.get(time_col) or []
+    n = len(times)
+    if n == 0:
+        return {}
+    arrays = []
+    for field in schema:
+        col = cols.get(field.name)
+        if isinstance(col, _Map):
+            arrays.append(col.array())
+        elif isinstance(col, _Repeated):
+            arrays.append(col.array(field.type))
+        elif not col:
+            arrays.append(pa.nulls(n, field.type))
+        else:
+            arrays.append(pa.array(col, type=field.type))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    first = (times[0] or 0) // _US_PER_DAY
+    if all((t or 0) // _US_PER_DAY == first for t in times):
+        return {partition_day(first * _US_PER_DAY): table}
+    days: dict[int, list[int]] = defaultdict(list)
+    for i, t in enumerate(times):
+        days[(t or 0) // _US_PER_DAY].append(i)
+    return {partition_day(d * _US_PER_DAY): table.take(pa.array(idx, pa.int64()))
+            for d, idx in sorted(days.items())}

@@ -1,0 +1,312 @@
+"""The receiver's core, shared by the HTTP and gRPC front ends: validate, spool, convert, publish.
+
+``Receiver.ingest(signal, payload)`` is the whole protocol-independent contract: it parses the
+decompressed request, counts the items it will reject, makes the request durable in the spool
+and only then returns a success; everything else (back-pressure, shutdown, bad data) comes back
+as a :class:`Refusal` the front end maps to its status codes. A converter thread publishes
+sealed spool segments as Parquet under names derived from (receiver id, segment number), so a
+segment published twice -- crash after publish, before delete -- replaces its own files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsPartialSuccess,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+
+from otelytics.exporter.layout import SIGNALS
+from otelytics.exporter.receiver import config as C
+from otelytics.exporter.receiver.decode import REQUEST_TYPES, to_tables, validate
+from otelytics.exporter.receiver.spool import Segment, Spool, SpoolClosed, read_frames
+from otelytics.exporter.writer import write_file
+from otelytics.semconv import metrics as M
+
+__all__ = ["Receiver", "ReceiverConfig", "Refusal", "SpoolLocked"]
+
+_log = logging.getLogger(__name__)
+
+_CODES = {name: i for i, name in enumerate(SIGNALS)}
+_RESPONSES = {
+    "spans": (ExportTraceServiceResponse, ExportTracePartialSuccess, "rejected_spans"),
+    "metrics": (ExportMetricsServiceResponse, ExportMetricsPartialSuccess,
+                "rejected_data_points"),
+    "logs": (ExportLogsServiceResponse, ExportLogsPartialSuccess, "rejected_log_records"),
+}
+
+
+_KEEP_PARSED = 2
+
+
+class SpoolLocked(RuntimeError):
+    """Another receiver process owns this spool directory."""
+
+
+@dataclass(frozen=True)
+class Refusal(Exception):
+    """Why a request was not acknowledged: ``kind`` is bad_data, throttled or unavailable."""
+
+    kind: str
+    message: str
+    retry_after_s: int = 0
+
+
+@dataclass
+class ReceiverConfig:
+    """Settings of one receiver; the CLI fills them from flags, ``OTELYTICS_*`` and defaults."""
+
+    data_dir: str
+    host: str = C.DEFAULT_HOST
+    http_port: int | None = C.DEFAULT_HTTP_PORT
+    grpc_port: int | None = C.DEFAULT_GRPC_PORT
+    spool_dir: str | None = None
+    token: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_request_bytes: int = C.DEFAULT_MAX_REQUEST_BYTES
+    max_concurrent_requests: int = C.DEFAULT_MAX_CONCURRENT_REQUESTS
+    max_backlog_bytes: int = C.DEFAULT_MAX_BACKLOG_BYTES
+    segment_bytes: int = 16 << 20
+    segment_age_s: float = 2.0
+    read_timeout_s: float = 10.0
+    fsync: bool = True
+
+    def resolved_spool_dir(self) -> Path:
+        """The spool lives beside local data; remote roots get one under the user's state dir."""
+        if self.spool_dir:
+            return Path(self.spool_dir)
+        if "://" not in self.data_dir:
+            return Path(self.data_dir) / "_spool"
+        state = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
+        digest = hashlib.sha1(self.data_dir.split("?", 1)[0].encode()).hexdigest()[:12]
+        return state / "otelytics" / "spool" / digest
+
+
+class _Stats:
+    """Self-metrics: monotonic counters keyed by (metric name, signal)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counters: dict[tuple[str, str], int] = defaultdict(int)
+
+    def add(self, name: str, signal: str, n: int = 1) -> None:
+        if n:
+            with self._lock:
+                self.counters[(name, signal)] += n
+
+    def get(self, name: str, signal: str) -> int:
+        return self.counters.get((name, signal), 0)
+
+
+class Receiver:
+    """Spool + converter; the front ends call :meth:`ingest`."""
+
+    def __init__(self, config: ReceiverConfig) -> None:
+        self.config = config
+        self.stats = _Stats()
+        self.spool_dir = config.resolved_spool_dir()
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.spool_dir / "lock", "a+")  # noqa: SIM115 - held for life
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            raise SpoolLocked(f"spool {self.spool_dir} is in use by another receiver") from None
+        self.receiver_id = self._load_id()
+        self._queue: queue.Queue[Segment | None] = queue.Queue()
+        self.spool = Spool(self.spool_dir, on_sealed=self._sealed,
+                           segment_bytes=config.segment_bytes,
+                           segment_age_s=config.segment_age_s, fsync=config.fsync)
+        self.inflight = threading.BoundedSemaphore(config.max_concurrent_requests)
+        self.draining = False
+        self._converter = threading.Thread(target=self._convert_loop, name="otelytics-convert",
+                                           daemon=True)
+        self._stop_deadline: float | None = None
+        self.publish_errors = 0
+        self.recovered_segments = 0
+        self.quarantined_segments = 0
+
+    def _sealed(self, seg: Segment) -> None:
+        """Queue a sealed segment; past a short queue, drop its parsed copy (memory stays
+        bounded by ``_KEEP_PARSED`` segments; the rest is re-read from disk when its turn comes)."""
+        if self._queue.qsize() >= _KEEP_PARSED:
+            seg.records = None
+        self._queue.put(seg)
+
+    def _load_id(self) -> str:
+        path = self.spool_dir / "receiver-id"
+        try:
+            rid = path.read_text().strip()
+            if rid:
+                return rid
+        except FileNotFoundError:
+            pass
+        rid = uuid.uuid4().hex[:12]
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(rid)
+        os.replace(tmp, path)
+        return rid
+
+    # --- life cycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        """Queue what the spool held from an earlier run, then start flusher and converter."""
+        for seg in self.spool.recover():
+            self.recovered_segments += 1
+            self._queue.put(seg)
+        self.spool.start()
+        self._converter.start()
+
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Refuse new data, seal the spool, publish everything; True when nothing is left."""
+        self.draining = True
+        self._stop_deadline = time.monotonic() + timeout
+        self.spool.close(timeout)
+        self._queue.put(None)
+        self._converter.join(max(0.0, self._stop_deadline - time.monotonic()))
+        left = self.spool.backlog_bytes
+        with contextlib.suppress(OSError):
+            self._lock_file.close()
+        return left == 0 and not self._converter.is_alive()
+
+    # --- ingest ---------------------------------------------------------------------------
+    def ingest(self, signal: str, payload: bytes) -> Any:
+        """Validate and spool one decompressed request; the Export*ServiceResponse to send."""
+        if self.draining:
+            raise Refusal("unavailable", "receiver is shutting down", 5)
+        if self.spool.backlog_bytes + len(payload) > self.config.max_backlog_bytes:
+            self.stats.add(M.OTELYTICS_RECEIVER_REQUESTS_REFUSED.name, signal)
+            raise Refusal("unavailable", "spool backlog is full; retry later", 2)
+        try:
+            request = REQUEST_TYPES[signal].FromString(payload)
+        except (DecodeError, RuntimeWarning, ValueError) as exc:
+            self.stats.add(M.OTELYTICS_RECEIVER_REQUESTS_REFUSED.name, signal)
+            raise Refusal("bad_data", f"cannot decode {signal} request: {exc}") from None
+        return self.ingest_parsed(signal, request, payload)
+
+    def ingest_parsed(self, signal: str, request: Any, payload: bytes | None = None) -> Any:
+        """As :meth:`ingest` for a request already parsed (the JSON path)."""
+        found = validate(signal, request)
+        self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_RECEIVED.name, signal, found.items)
+        self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_REJECTED.name, signal, found.rejected)
+        if found.items > found.rejected:
+            if payload is None:
+                payload = request.SerializeToString()
+            try:
+                self.spool.append(_CODES[signal], payload, request)
+            except SpoolClosed as exc:
+                self.stats.add(M.OTELYTICS_RECEIVER_REQUESTS_REFUSED.name, signal)
+                raise Refusal("unavailable", str(exc), 5) from None
+            self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_SPOOLED.name, signal,
+                           found.items - found.rejected)
+        response_type, partial_type, field = _RESPONSES[signal]
+        if not found.rejected:
+            return response_type()
+        return response_type(partial_success=partial_type(
+            **{field: found.rejected, "error_message": found.message}))
+
+    # --- converter ------------------------------------------------------------------------
+    def _convert_loop(self) -> None:
+        while True:
+            seg = self._queue.get()
+            if seg is None:
+                return
+            delay = 0.5
+            while True:
+                try:
+                    self._publish_segment(seg)
+                    break
+                except Exception:
+                    self.publish_errors += 1
+                    _log.exception("publishing spool segment %s failed; retrying", seg.path.name)
+                    if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
+                        _log.error("giving up on %s at shutdown; it stays in the spool",
+                                   seg.path.name)
+                        return
+                    time.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+
+    def _publish_segment(self, seg: Segment) -> None:
+        try:
+            tables = self._convert(seg)
+        except (ValueError, TypeError, OverflowError, ArithmeticError, DecodeError) as exc:
+            # deterministic: retrying cannot help. Keep the bytes aside, count, say so.
+            self._quarantine(seg, exc)
+            return
+        for signal, day, table in tables:
+            name = f"part-{_first_ms(table)}-{self.receiver_id}-{seg.seq:012d}.parquet"
+            write_file(self.config.data_dir, signal, table, day=day, name=name)
+            self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_WRITTEN.name, signal, table.num_rows)
+        seg.records = None
+        self.spool.release(seg)
+
+    def _quarantine(self, seg: Segment, exc: BaseException) -> None:
+        qdir = self.spool_dir / "quarantine"
+        qdir.mkdir(exist_ok=True)
+        _log.error("spool segment %s cannot be converted (%s: %s); moved to %s",
+                   seg.path.name, type(exc).__name__, exc, qdir)
+        self.spool.release(seg, move_to=qdir / seg.path.name)
+        self.quarantined_segments += 1
+        seg.records = None
+
+    def _convert(self, seg: Segment) -> list[tuple[str, str, Any]]:
+        by_signal: dict[str, list[Any]] = defaultdict(list)
+        if seg.records is not None:
+            for code, request in seg.records:
+                by_signal[SIGNALS[code]].append(request)
+        else:
+            frames, _ = read_frames(seg.path)
+            for code, payload in frames:
+                signal = SIGNALS[code]
+                by_signal[signal].append(REQUEST_TYPES[signal].FromString(payload))
+        return [(signal, day, table) for signal, requests in by_signal.items()
+                for day, table in to_tables(signal, requests).items()]
+
+    # --- self-metrics ---------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Counters and gauges for ``/metrics`` and ``/health``."""
+        names = (M.OTELYTICS_RECEIVER_ITEMS_RECEIVED, M.OTELYTICS_RECEIVER_ITEMS_REJECTED,
+                 M.OTELYTICS_RECEIVER_ITEMS_SPOOLED, M.OTELYTICS_RECEIVER_ITEMS_WRITTEN,
+                 M.OTELYTICS_RECEIVER_REQUESTS_REFUSED)
+        return {
+            "receiver_id": self.receiver_id,
+            "metrics": {
+                spec.name: {s: self.stats.get(spec.name, s) for s in SIGNALS} for spec in names
+            } | {M.OTELYTICS_RECEIVER_SPOOL_BACKLOG.name: self.spool.backlog_bytes},
+            "publish_errors": self.publish_errors,
+            "recovered_segments": self.recovered_segments,
+            "quarantined_segments": self.quarantined_segments,
+            "fsyncs": self.spool.fsyncs,
+            "frames": self.spool.frames,
+        }
+
+
+def _first_ms(table: Any) -> int:
+    import pyarrow.compute as pc
+
+    col = "start_time" if "start_time" in table.column_names and "span_id" in \
+        table.column_names else "time"
+    first = pc.min(table[col]).value
+    return 0 if first is None else int(first // 1000)

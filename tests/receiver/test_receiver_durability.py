@@ -1,0 +1,58 @@
+"""Durability: ``kill -9`` under load loses no acknowledged span and duplicates none.
+
+A client in another process sends numbered spans from 4 threads and records every request
+answered 200. The receiver is killed with SIGKILL mid-stream, restarted on the same spool,
+then stopped with SIGTERM: each acknowledged span must be in the dataset exactly once
+(spool recovery + deterministic file names make replay idempotent).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+
+CLIENT = str(Path(__file__).with_name("_load_client.py"))
+
+
+def _acked(path: Path) -> set[int]:
+    out: set[int] = set()
+    for line in path.read_text().splitlines():
+        first, n = map(int, line.split())
+        out.update(range(first, first + n))
+    return out
+
+
+def test_kill_9_under_load_then_restart_loses_and_duplicates_nothing(serve, tmp_path):
+    server = serve("--segment-seconds", "0.2")
+    acks = tmp_path / "acks.txt"
+    client = subprocess.Popen([sys.executable, CLIENT, str(server.http_port), str(acks),
+                               "4", "400", "50"])
+    deadline = time.monotonic() + 60
+    while (not acks.exists() or len(acks.read_text().splitlines()) < 40) and \
+            time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.kill()  # SIGKILL mid-stream: requests in flight, segments unpublished
+    assert client.wait(60) == 0
+    acked = _acked(acks)
+    assert len(acked) >= 40 * 50
+    leftover = list(server.spool_dir.glob("seg-*.spool"))
+
+    restarted = serve("--segment-seconds", "0.2")  # same data dir and spool
+    assert restarted.terminate() == 0, restarted.stderr()
+    assert not list(server.spool_dir.glob("seg-*.spool"))
+    rows = duckdb.connect().execute(f"""
+        select cast(attributes['seq'] as bigint) as seq, count(*) as n
+        from read_parquet('{server.data_dir}/spans/*/*.parquet') group by seq""").fetchall()
+    counts = dict(rows)
+    missing = acked - counts.keys()
+    assert not missing, f"{len(missing)} acknowledged spans lost"
+    dups = {s: c for s, c in counts.items() if c > 1}
+    assert not dups, f"{len(dups)} spans duplicated"
+    assert leftover, "the kill left nothing for recovery to do"
+    # unacknowledged requests may have been made durable just before the kill (a client
+    # would retry them: at-least-once for those); acknowledged ones are exactly once
+    assert len(counts) - len(acked) <= 4 * 50
