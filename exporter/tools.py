@@ -234,6 +234,7 @@ def _inspect(root: _Root, info: pafs.FileInfo, signal: str) -> _FileFacts:
     if facts.signal is not None and facts.signal != signal:
         facts.problems.append(("wrong_signal",
                                f"file holds {facts.signal} but lies in the {signal} folder"))
+        return facts
     if COMPACTED_FROM_KEY in kv:
         try:
             names = json.loads(kv[COMPACTED_FROM_KEY])
