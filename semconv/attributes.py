@@ -40,6 +40,9 @@ OTELYTICS_ROLLUP_OUTPUT_TOKENS = "otelytics.rollup.output_tokens"
 OTELYTICS_ROLLUP_COST_USD = "otelytics.rollup.cost.usd"
 OTELYTICS_ROLLUP_UNPRICED_CALLS = "otelytics.rollup.unpriced_calls"
 
+OTELYTICS_SIGNAL = "otelytics.signal"
+OTELYTICS_DROP_REASON = "otelytics.drop.reason"
+
 
 class OtelyticsSpanTypeValues(Enum):
     FUNCTION = "function"
@@ -59,6 +62,20 @@ class OtelyticsCostSourceValues(Enum):
     PRICE_TABLE = "price_table"
     USER = "user"
     UNPRICED = "unpriced"
+
+
+class OtelyticsSignalValues(Enum):
+    SPANS = "spans"
+    METRICS = "metrics"
+    LOGS = "logs"
+
+
+class OtelyticsDropReasonValues(Enum):
+    BUFFER_FULL = "buffer_full"
+    WRITE_ERROR = "write_error"
+    SHUTDOWN = "shutdown"
+    CONVERT_ERROR = "convert_error"
+    CLOSED = "closed"
 
 
 # --- official names (model/reference.yaml) -----------------------------------------------

@@ -44,6 +44,10 @@ OTELYTICS_LLM_COST_PER_CALL = MetricSpec(
 OTELYTICS_LLM_UNPRICED_CALLS = MetricSpec(
     "otelytics.llm.unpriced_calls", "counter", "{call}", "LLM calls for which no price is known."
 )
+OTELYTICS_EXPORTER_DROPPED = MetricSpec(
+    "otelytics.exporter.dropped", "counter", "{record}",
+    "Rows (spans, metric points, log records) the Parquet exporters or dataset writer dropped.",
+)
 
 # --- official -----------------------------------------------------------------------------
 GEN_AI_CLIENT_TOKEN_USAGE = MetricSpec(
