@@ -19,7 +19,6 @@ import datetime as _dt
 import json
 import os
 import re
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,20 +28,15 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from otelytics.exporter.layout import SIGNALS, STAGING, file_name, partition_day
-from otelytics.exporter.schema import (
-    METADATA_KEY,
-    SCHEMA_VERSION,
-    SCHEMAS,
-    dictionary_columns,
-)
+from otelytics.exporter.layout import SIGNALS, STAGING, partition_day
+from otelytics.exporter.schema import METADATA_KEY, SCHEMA_VERSION, SCHEMAS
+from otelytics.exporter.writer import TIME_COLUMNS, conform, write_file
 
 __all__ = [
     "COMPACTED_FROM_KEY",
     "DEFAULT_STAGING_MAX_AGE",
     "DEFAULT_TARGET_SIZE",
     "SORT_KEYS",
-    "TIME_COLUMNS",
     "CompactResult",
     "PartitionCompaction",
     "PartitionStats",
@@ -66,9 +60,6 @@ DEFAULT_STAGING_MAX_AGE = _dt.timedelta(days=1)
 """A staging file older than this is crash debris (writers publish files within minutes)."""
 
 _ROW_GROUP_ROWS = 128 * 1024
-
-TIME_COLUMNS: dict[str, str] = {"spans": "start_time", "metrics": "time", "logs": "time"}
-"""The column whose UTC day decides a row's ``dt=`` partition."""
 
 SORT_KEYS: dict[str, tuple[str, ...]] = {
     "spans": ("service_name", "name", "start_time"),
@@ -266,86 +257,12 @@ def _read(root: _Root, path: str) -> pa.Table:
         return pq.ParquetFile(f).read()
 
 
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """The table with exactly ``schema``'s columns: older files get null columns, dictionary
-    columns are decoded, nested field names normalised."""
-    cols = []
-    for f in schema:
-        if f.name in table.column_names:
-            col = table.column(f.name)
-            if not col.type.equals(f.type):
-                col = col.cast(f.type)
-        else:
-            col = pa.nulls(table.num_rows, f.type)
-        cols.append(col)
-    return pa.Table.from_arrays(cols, schema=schema)
-
-
-def _write_published(root: _Root, signal: str, day: str, table: pa.Table,
-                     extra_metadata: dict[bytes, bytes]) -> str:
-    """Write ``table`` in ``_staging`` and publish it atomically into its partition.
-
-    Local: write, fsync, ``os.replace`` (atomic within one filesystem), fsync the folder.
-    Object stores: upload under ``_staging`` and copy to the final key (a server-side copy makes
-    the object appear complete or not at all); a crash mid-upload leaves only staging debris,
-    which ``prune`` removes.
-    """
-    schema = SCHEMAS[signal]
-    schema = schema.with_metadata({**(schema.metadata or {}), **extra_metadata})
-    times = table.column(TIME_COLUMNS[signal])
-    first = pc.min(times).as_py()
-    start_ms = int(first.timestamp() * 1000) if first is not None else 0
-    name = file_name(start_ms)
-    staging = root.path(STAGING, f"compact-{uuid.uuid4().hex}.parquet")
-    final = root.path(signal, f"dt={day}", name)
-    sorting = pq.SortingColumn.from_ordering(
-        schema, [(k, "ascending") for k in SORT_KEYS[signal]], null_placement="at_end")
-
-    def write(sink: Any) -> None:
-        with pq.ParquetWriter(sink, schema, compression="zstd",
-                              use_dictionary=dictionary_columns(schema),
-                              sorting_columns=sorting) as writer:
-            writer.write_table(table.replace_schema_metadata(schema.metadata),
-                               row_group_size=_ROW_GROUP_ROWS)
-
-    root.fs.create_dir(root.path(STAGING), recursive=True)
-    if root.local:
-        try:
-            with open(staging, "wb") as f:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(staging, final)
-        except BaseException:
-            try:
-                os.unlink(staging)
-            except OSError:
-                pass
-            raise
-        _fsync_dir(os.path.dirname(final))
-    else:
-        stream = root.fs.open_output_stream(staging)
-        try:
-            write(stream)
-        finally:
-            stream.close()
-        root.fs.copy_file(staging, final)
-        root.fs.delete_file(staging)
-    return final
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _publish(root: _Root, signal: str, day: str, table: pa.Table,
+             extra_metadata: dict[bytes, bytes]) -> str:
+    """Publish ``table`` atomically into its partition through the dataset writer (local:
+    ``_staging`` + fsync + ``os.replace``; object stores: one PUT of the finished file)."""
+    return write_file(root.base, signal, table, day=day, filesystem=root.fs,
+                      row_group_rows=_ROW_GROUP_ROWS, metadata=extra_metadata)
 
 
 # --------------------------------------------------------------------------- compact
@@ -503,7 +420,7 @@ def _merge(root: _Root, signal: str, day: str, group: list[_FileFacts],
     tables, used = [], []
     for f in group:
         try:
-            t = _conform(_read(root, f.path), schema)
+            t = conform(_read(root, f.path), schema)
         except Exception as exc:  # a corrupt page: leave the file for validate to report
             out.skipped.append((root.rel(f.path), _one_line(exc)))
             continue
@@ -517,8 +434,7 @@ def _merge(root: _Root, signal: str, day: str, group: list[_FileFacts],
     merged = pa.concat_tables(tables)
     merged = merged.sort_by([(k, "ascending") for k in SORT_KEYS[signal]])
     names = [os.path.basename(f.path) for f in used]
-    final = _write_published(root, signal, day, merged,
-                             {COMPACTED_FROM_KEY: json.dumps(names).encode()})
+    final = _publish(root, signal, day, merged, {COMPACTED_FROM_KEY: json.dumps(names).encode()})
     written = _inspect(root, root.fs.get_file_info(final), signal)
     if not written.usable or written.rows != merged.num_rows:
         raise OSError(f"merged file {final} did not verify; its sources were kept")
@@ -657,7 +573,8 @@ def validate(root: str | os.PathLike[str], *, repair: bool = False,
     now = now or _utcnow()
     report = ValidationReport(r.uri)
     for info in _list(r, r.base):
-        if info.base_name not in (*SIGNALS, STAGING):
+        # _staging, the receiver's _spool and other "_" / "." entries are ours; readers skip them.
+        if info.base_name not in SIGNALS and not info.base_name.startswith(("_", ".")):
             kind = "folder" if info.type == pafs.FileType.Directory else "file"
             report.problems.append(Problem("foreign_file", r.rel(info.path),
                                            f"unexpected {kind} in the dataset root"))

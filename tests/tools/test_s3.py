@@ -36,7 +36,7 @@ def test_compact_validate_prune_on_s3(s3_server):
     [merged] = [i for i in fs.get_file_info(pafs.FileSelector(f"{base}/spans/dt={day}"))]
     with fs.open_input_file(merged.path) as f:
         assert len(json.loads(pq.ParquetFile(f).metadata.metadata[tools.COMPACTED_FROM_KEY])) == 6
-    # Nothing left in staging after publishing by server-side copy.
+    # Published with one PUT: nothing left in staging.
     staging = fs.get_file_info(pafs.FileSelector(f"{base}/_staging", allow_not_found=True))
     assert [i for i in staging if i.type == pafs.FileType.File] == []
 

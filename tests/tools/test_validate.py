@@ -20,6 +20,8 @@ def test_clean_dataset_counts_rows_per_partition(root: Path):
     small_files(root, "metrics", days_ago(1), 1, 5)
     (root / "_staging").mkdir()
     (root / "_staging" / "in-progress.parquet").write_bytes(b"PAR1 not yet closed")
+    (root / "_spool").mkdir()  # the receiver's write-ahead spool: ours, not foreign
+    (root / "_spool" / "segment-1.arrows").write_bytes(b"spool")
     code, rep = cli_json("validate", str(root))
     assert code == 0 and rep["ok"] and rep["problems"] == []
     assert rep["files"] == 6 and rep["rows"] == 60 + 14 + 5
