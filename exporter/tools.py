@@ -15,11 +15,12 @@ Why these are safe to run next to live writers and readers:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -60,6 +61,7 @@ DEFAULT_STAGING_MAX_AGE = _dt.timedelta(days=1)
 """A staging file older than this is crash debris (writers publish files within minutes)."""
 
 _ROW_GROUP_ROWS = 128 * 1024
+_LOCK_NAME = ".otelytics-compact.lock"
 
 SORT_KEYS: dict[str, tuple[str, ...]] = {
     "spans": ("service_name", "name", "start_time"),
@@ -347,13 +349,38 @@ def compact(root: str | os.PathLike[str], *, signal: str | None = None, day: str
         raise ToolError("target size must be positive")
     _check_day(day)
     r = _open_root(root)
+    signals = _check_signal(signal)
     now = now or _utcnow()
     result = CompactResult(r.uri)
-    for sig in _check_signal(signal):
-        parts = dict(_partitions(r, sig))
-        for d in _select_days(parts, day, since, include_today or day is not None, now):
-            result.partitions.append(_compact_partition(r, sig, d, parts[d], target_size))
+    with _compaction_lock(r):
+        for sig in signals:
+            parts = dict(_partitions(r, sig))
+            for d in _select_days(parts, day, since, include_today or day is not None, now):
+                result.partitions.append(_compact_partition(r, sig, d, parts[d], target_size))
     return result
+
+
+@contextlib.contextmanager
+def _compaction_lock(root: _Root) -> Iterator[None]:
+    """One compaction per root at a time: two merging the same sources would each publish a
+    merged file and leave duplicates no recovery can tell apart. Local roots hold an exclusive
+    ``flock`` on ``<root>/.otelytics-compact.lock`` (released by the kernel if the process
+    dies); object stores have no such primitive: run one scheduled job per root (``validate``
+    reports overlapping compactions)."""
+    if not root.local:
+        yield
+        return
+    import fcntl
+
+    with open(root.path(_LOCK_NAME), "a+b") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ToolError(f"another `otelytics compact` is running on {root.uri}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def _partition_files(root: _Root, folder: str) -> list[pafs.FileInfo]:
@@ -615,12 +642,20 @@ def _validate_signal(r: _Root, sig: str, report: ValidationReport, repair: bool)
             facts.append(_validate_file(r, sig, day, f, report))
         by_name = {os.path.basename(f.path): f for f in facts}
         stale: set[str] = set()
+        claimed: dict[str, str] = {}  # source name -> the merged file that names it
         for f in facts:
             if f.usable and f.compacted_from:
                 me = os.path.basename(f.path)
                 for name in f.compacted_from:
-                    if name in by_name and name != me and name not in stale:
+                    if name in by_name and name != me:
                         stale.add(name)
+                    other = claimed.setdefault(name, me)
+                    if other != me:
+                        report.problems.append(Problem(
+                            "overlapping_compaction", r.rel(f.path),
+                            f"{other} also holds the rows of {name}: two compactions ran "
+                            "at once; rows are duplicated (needs a human)"))
+                        break
         for name in sorted(stale):
             path = by_name[name].path
             if repair:

@@ -259,3 +259,19 @@ def test_concurrent_reader_never_sees_fewer_rows(root: Path):
     inside = [n > exp for s, n in counts for b, e, exp in windows if b <= s <= e]
     print(f"reader: {len(counts)} counts, {len(inside)} during compaction, {sum(inside)} of "
           f"them saw duplicates, {len(errors)} failed queries")
+
+
+def test_a_second_compaction_of_the_same_root_is_refused(root: Path):
+    import fcntl
+
+    day = days_ago(2)
+    small_files(root, "spans", day, 3, 10)
+    (root / ".otelytics-compact.lock").touch()
+    with open(root / ".otelytics-compact.lock", "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as a running compaction holds it
+        r = run_cli("compact", str(root))
+    assert r.returncode == 2 and "another `otelytics compact` is running" in r.stderr
+    assert len(_part_files(root, "spans", day)) == 3
+    r = run_cli("compact", str(root))  # released: runs, and the lock file is not "foreign"
+    assert r.returncode == 0 and len(_part_files(root, "spans", day)) == 1
+    assert tools.validate(root).ok

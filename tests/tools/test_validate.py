@@ -129,3 +129,23 @@ def test_usage_errors_exit_2_with_one_line(tmp_path: Path, root: Path):
 def test_empty_root_is_clean(root: Path):
     rep = tools.validate(root)
     assert rep.ok and rep.files == 0 and rep.partitions == []
+
+
+def test_overlapping_compactions_are_reported(root: Path):
+    """Two merged files naming the same source: rows counted twice, no safe automatic fix."""
+    import json
+
+    from otelytics.exporter.schema import SPAN_SCHEMA
+
+    day = days_ago(2)
+    sources = json.dumps(["part-a.parquet"]).encode()
+    meta = {**SPAN_SCHEMA.metadata, tools.COMPACTED_FROM_KEY: sources}
+    first = write_part(root, "spans", day, table("spans", 4, day), name="part-1.parquet",
+                       metadata=meta)
+    second = write_part(root, "spans", day, table("spans", 4, day), name="part-2.parquet",
+                        metadata=meta)
+    rep = tools.validate(root, repair=True)
+    assert [(p.kind, p.path) for p in rep.problems] == [
+        ("overlapping_compaction", str(Path(second).relative_to(root)))]
+    assert "part-1.parquet also holds the rows of part-a.parquet" in rep.problems[0].message
+    assert os.path.exists(first) and os.path.exists(second) and rep.repaired == []
