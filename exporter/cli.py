@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     when.add_argument("--since", help="only partitions of the last DURATION, e.g. 7d")
     p.add_argument("--include-today", action="store_true",
                    help="also compact today's partition (safe: published files never change)")
-    p.add_argument("--target-size", default="128MB", help="merged file size (default 128MB)")
+    p.add_argument("--target-size", default="128MB",
+                   help="source bytes per merged file (default 128MB; output is smaller)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=_compact)
 
