@@ -253,7 +253,8 @@ def _upload(fs: pafs.FileSystem, path: str, data: pa.Buffer) -> None:
 
 def write_file(root: str, signal: str, table: pa.Table, *, day: str | None = None,
                filesystem: pafs.FileSystem | None = None,
-               row_group_rows: int = DEFAULT_ROW_GROUP_ROWS, name: str | None = None) -> str:
+               row_group_rows: int = DEFAULT_ROW_GROUP_ROWS, name: str | None = None,
+               metadata: dict[bytes, bytes] | None = None) -> str:
     """Write ``table`` as one Parquet file into its partition and publish it atomically.
 
     ``name`` fixes the file name (the receiver derives it from its spool segment, so a replay
@@ -264,9 +265,11 @@ def write_file(root: str, signal: str, table: pa.Table, *, day: str | None = Non
     must then all share one day. zstd, dictionaries only on ``schema.dictionary_columns``,
     ``row_group_rows`` per row group, the schema version in the file metadata. Returns the
     published path (as the filesystem names it). Raises OSError / ValueError on failure and
-    leaves nothing visible.
+    leaves nothing visible. ``metadata`` adds file key-value metadata (compaction's sources).
     """
     schema = schema_for(signal)
+    if metadata:
+        schema = schema.with_metadata({**(schema.metadata or {}), **metadata})
     if filesystem is not None:
         fs, path = filesystem, root.rstrip("/")
         if isinstance(fs, pafs.LocalFileSystem):
