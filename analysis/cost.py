@@ -84,7 +84,12 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
     tables = [
         _by(e, "by_model", "model", "model"),
         _by(e, "by_provider", "provider", "provider"),
-        _by(e, "by_operation", "name", "operation"),
+        e.table("by_operation", """
+            SELECT name AS operation, llm_calls AS calls, llm_unpriced AS unpriced_calls,
+              input_tokens, output_tokens, cost_usd,
+              cost_usd / nullif(sum(cost_usd) OVER (), 0) AS share
+            FROM {ops} WHERE llm_calls > 0 ORDER BY cost_usd DESC, calls DESC, 1 LIMIT 200""",
+                description="LLM cost by operation"),
         _by(e, "by_workflow", "workflow_name", "workflow", "is_llm AND workflow_name IS NOT NULL"),
         _by(e, "by_user", "user_id", "user", "is_llm AND user_id IS NOT NULL"),
         e.table("by_session", f"""
@@ -94,9 +99,8 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
             ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""",
                 description=f"the {top} most expensive sessions"),
         e.table("daily", """
-            SELECT day, count(*) AS calls, count(*) FILTER (WHERE cost_usd IS NULL)
-              AS unpriced_calls, coalesce(sum(cost_usd), 0) AS cost_usd
-            FROM {core} WHERE is_llm GROUP BY 1 ORDER BY 1""", description="daily cost"),
+            SELECT day, llm_calls AS calls, llm_unpriced AS unpriced_calls, cost_usd
+            FROM {daily} WHERE llm_calls > 0 ORDER BY 1""", description="daily cost"),
         e.table("unpriced", """
             SELECT model, provider, count(*) AS calls,
               coalesce(sum(input_tokens), 0) AS input_tokens,

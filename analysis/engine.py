@@ -25,7 +25,7 @@ _LLM = ("(gen_ai_request_model IS NOT NULL OR gen_ai_response_model IS NOT NULL 
         "OR gen_ai_operation_name IS NOT NULL OR gen_ai_provider_name IS NOT NULL)")
 
 _CORE_SQL = f"""
-CREATE TEMP TABLE core AS SELECT
+CREATE TEMP VIEW core AS SELECT
   start_time, CAST(timezone('UTC', start_time) AS DATE) AS day, name, kind, duration_us,
   status_code = 'ERROR' AS is_error, error_type, service_name, session_id, user_id, span_type,
   coalesce(estimator_name, CASE WHEN span_type = 'function' THEN name END) AS estimator,
@@ -63,6 +63,35 @@ def group_expression(key: str | None) -> str:
     return f"attributes[{quoted}]"
 
 
+_OPS_SQL = """
+SELECT name, count(*) AS calls, count(*) FILTER (WHERE is_error) AS errors,
+  sum(duration_us) AS sum_us, avg(duration_us) AS avg_us,
+  quantile_cont(duration_us, [0.5, 0.9, 0.95, 0.99]) AS q_us, max(duration_us) AS max_us,
+  count(cpu_time_s) AS cpu_n, sum(cpu_time_s) AS cpu_sum, avg(cpu_time_s) AS cpu_avg,
+  sum(duration_us) FILTER (WHERE cpu_time_s IS NOT NULL) AS cpu_wall_us,
+  count(memory_peak_bytes) AS mem_n, avg(memory_peak_bytes) AS mem_avg,
+  max(memory_peak_bytes) AS mem_max, count(memory_rss_delta_bytes) AS rss_n,
+  avg(memory_rss_delta_bytes) AS rss_avg,
+  count(*) FILTER (WHERE is_llm) AS llm_calls,
+  count(*) FILTER (WHERE is_llm AND cost_usd IS NULL) AS llm_unpriced,
+  CAST(coalesce(sum(input_tokens) FILTER (WHERE is_llm), 0) AS BIGINT) AS input_tokens,
+  CAST(coalesce(sum(output_tokens) FILTER (WHERE is_llm), 0) AS BIGINT) AS output_tokens,
+  coalesce(sum(cost_usd) FILTER (WHERE is_llm), 0) AS cost_usd
+FROM {core} GROUP BY 1
+"""
+"""Per span name: everything the per-operation tables of several reports need, in one scan."""
+
+_DAILY_SQL = """
+SELECT day, count(*) AS executions, count(*) FILTER (WHERE is_error) AS errors,
+  quantile_cont(duration_us, 0.95) AS p95_us, count(*) FILTER (WHERE is_llm) AS llm_calls,
+  count(*) FILTER (WHERE is_llm AND cost_usd IS NULL) AS llm_unpriced,
+  CAST(coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS BIGINT) AS tokens,
+  coalesce(sum(cost_usd), 0) AS cost_usd
+FROM {core} GROUP BY 1
+"""
+"""Per UTC day, for trends, anomalies and the daily cost."""
+
+
 def _native(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
@@ -76,6 +105,7 @@ class Engine:
         self.ds = ds
         self.group_by = group_by
         self._ready = False
+        self._built: set[str] = set()
 
     @classmethod
     def of(cls, ds: Dataset, group_by: str | None = None) -> Engine:
@@ -90,17 +120,29 @@ class Engine:
         if self._ready:
             return
         con = self.ds.con
-        con.execute("SET preserve_insertion_order = false")
+        con.execute("SET enable_progress_bar = false")
         name = f"core_{abs(hash(self.group_by)) % 10**8}"
-        con.execute(_CORE_SQL.replace("TABLE core", f"TABLE {name}").format(
+        con.execute(_CORE_SQL.replace("VIEW core", f"VIEW {name}").format(
             group=group_expression(self.group_by)))
         self.core = name
         self._ready = True
 
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
-        """``query`` with ``{core}`` standing for the materialised table."""
+        """``query`` with ``{core}`` standing for the core view and ``{ops}`` / ``{daily}``
+        for the shared aggregates (computed on first use)."""
         self._prepare()
+        for key, build in (("ops", _OPS_SQL), ("daily", _DAILY_SQL)):
+            if "{" + key + "}" in query:
+                query = query.replace("{" + key + "}", self._shared(key, build))
         return self.ds.sql(query.replace("{core}", self.core), params)
+
+    def _shared(self, key: str, build: str) -> str:
+        name = f"_{key}_{self.core}"
+        if name not in self._built:
+            self.ds.con.execute(f"CREATE TEMP TABLE {name} AS "
+                                + build.replace("{core}", self.core))
+            self._built.add(name)
+        return name
 
     def table(self, name: str, query: str, params: list[Any] | None = None,
               description: str = "") -> Table:

@@ -86,14 +86,12 @@ def _by(e: Engine, expr: str, label: str, name: str) -> Table:
 def usage(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> Section:
     """What runs: by operation, estimator, model and provider; parameter values; data sizes."""
     e = Engine.of(ds, group_by)
-    total = e.scalar("SELECT count(*) FROM {core}") or 0
+    total = e.scalar("SELECT sum(calls) FROM {ops}") or 0
     tables = [
         e.table("by_operation", """
-            SELECT name AS operation, count(*) AS executions,
-              count(*) / sum(count(*)) OVER () AS share,
-              count(*) FILTER (WHERE is_error) AS errors,
-              sum(duration_us) / 1e6 AS total_s, avg(duration_us) / 1000.0 AS avg_ms
-            FROM {core} GROUP BY 1 ORDER BY executions DESC, 1 LIMIT 200""",
+            SELECT name AS operation, calls AS executions, calls / sum(calls) OVER () AS share,
+              errors, sum_us / 1e6 AS total_s, avg_us / 1000.0 AS avg_ms
+            FROM {ops} ORDER BY executions DESC, 1 LIMIT 200""",
                 description="executions per span name"),
         e.table("by_estimator", """
             SELECT estimator, count(*) AS calls, count(*) FILTER (WHERE is_error) AS errors,
@@ -152,25 +150,19 @@ def performance(ds: Dataset, *, group_by: str | None = None, top: int = 10,
                 min_calls: int = 20) -> Section:
     """Percentiles by operation (sorted by p95), CPU/memory, time to first chunk, outliers."""
     e = Engine.of(ds, group_by)
-    by_op = e.table("by_operation", f"""
-        SELECT name AS operation, count(*) AS calls, avg(duration_us) / 1000.0 AS avg_ms,
-          {_pct(0.5)} AS p50_ms, {_pct(0.9)} AS p90_ms, {_pct(0.95)} AS p95_ms,
-          {_pct(0.99)} AS p99_ms, max(duration_us) / 1000.0 AS max_ms,
-          sum(duration_us) / 1e6 AS total_s
-        FROM {{core}} GROUP BY 1 ORDER BY p95_ms DESC, 1 LIMIT 200""",
+    by_op = e.table("by_operation", """
+        SELECT name AS operation, calls, avg_us / 1000.0 AS avg_ms, q_us[1] / 1000.0 AS p50_ms,
+          q_us[2] / 1000.0 AS p90_ms, q_us[3] / 1000.0 AS p95_ms, q_us[4] / 1000.0 AS p99_ms,
+          max_us / 1000.0 AS max_ms, sum_us / 1e6 AS total_s
+        FROM {ops} ORDER BY p95_ms DESC, 1 LIMIT 200""",
                     description="exact duration percentiles per span name, slowest p95 first")
     resources = e.table("resources", """
-        SELECT name AS operation, count(cpu_time_s) AS cpu_recorded,
-          avg(cpu_time_s) * 1000.0 AS avg_cpu_ms,
-          sum(cpu_time_s) / nullif(sum(duration_us) FILTER (WHERE cpu_time_s IS NOT NULL)
-                                   / 1e6, 0) AS cpu_share,
-          count(memory_peak_bytes) AS memory_recorded,
-          avg(memory_peak_bytes) / 1048576.0 AS avg_peak_mib,
-          max(memory_peak_bytes) / 1048576.0 AS max_peak_mib,
-          avg(memory_rss_delta_bytes) / 1048576.0 AS avg_rss_delta_mib
-        FROM {core} WHERE cpu_time_s IS NOT NULL OR memory_peak_bytes IS NOT NULL
-           OR memory_rss_delta_bytes IS NOT NULL
-        GROUP BY 1 ORDER BY avg_cpu_ms DESC NULLS LAST, 1 LIMIT 200""",
+        SELECT name AS operation, cpu_n AS cpu_recorded, cpu_avg * 1000.0 AS avg_cpu_ms,
+          cpu_sum / nullif(cpu_wall_us / 1e6, 0) AS cpu_share, mem_n AS memory_recorded,
+          mem_avg / 1048576.0 AS avg_peak_mib, mem_max / 1048576.0 AS max_peak_mib,
+          rss_avg / 1048576.0 AS avg_rss_delta_mib
+        FROM {ops} WHERE cpu_n > 0 OR mem_n > 0 OR rss_n > 0
+        ORDER BY avg_cpu_ms DESC NULLS LAST, 1 LIMIT 200""",
                         description="CPU time (share of wall time) and memory where recorded")
     ttfc = e.table("time_to_first_chunk", """
         SELECT model, provider, count(*) AS calls, avg(ttfc_s) * 1000.0 AS avg_ms,
@@ -184,10 +176,8 @@ def performance(ds: Dataset, *, group_by: str | None = None, top: int = 10,
         FROM spans ORDER BY duration_us DESC, trace_id, span_id LIMIT {top}""",
                       description=f"the {top} slowest spans")
     outliers_sql = f"""
-        WITH st AS (
-          SELECT name, quantile_cont(duration_us, 0.5) AS p50,
-            quantile_cont(duration_us, 0.99) AS p99
-          FROM {{core}} GROUP BY 1 HAVING count(*) >= {min_calls}),
+        WITH st AS (SELECT name, q_us[1] AS p50, q_us[4] AS p99 FROM {{ops}}
+                    WHERE calls >= {min_calls}),
         o AS (
           SELECT s.name AS operation, s.trace_id, s.span_id, s.start_time,
             s.duration_us / 1000.0 AS duration_ms, st.p50 / 1000.0 AS operation_p50_ms,
@@ -195,10 +185,11 @@ def performance(ds: Dataset, *, group_by: str | None = None, top: int = 10,
           FROM spans s JOIN st ON s.name = st.name
           WHERE s.duration_us >= greatest(st.p99, 3 * st.p50) AND s.duration_us > st.p50)
         """
-    count = e.scalar(outliers_sql + "SELECT count(*) FROM o") or 0
-    outliers = e.table("outlier_traces", outliers_sql + f"""
-        SELECT * FROM o ORDER BY times_p50 DESC NULLS LAST, duration_ms DESC, trace_id
-        LIMIT {top}""", description=(
+    found = e.sql(outliers_sql + f"""
+        SELECT *, count(*) OVER () AS total FROM o
+        ORDER BY times_p50 DESC NULLS LAST, duration_ms DESC, trace_id LIMIT {top}""")
+    count = found.column("total")[0].as_py() if found.num_rows else 0
+    outliers = Table.from_arrow("outlier_traces", found.drop_columns(["total"]), (
         f"spans at or above their operation's p99 and 3x its p50 (operations with "
         f">= {min_calls} calls)"))
     figures = {"operations": len(by_op), "outlier_spans": count}
@@ -227,12 +218,12 @@ def reliability(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> S
     no errors seen over enough calls to be sure; few calls pull the score down even without
     errors (3 clean calls score 43.9), so a score never overstates what the data shows."""
     e = Engine.of(ds, group_by)
-    tot = e.row("SELECT count(*) AS n, count(*) FILTER (WHERE is_error) AS errors FROM {core}")
+    tot = e.row("SELECT sum(calls) AS n, sum(errors) AS errors FROM {ops}")
     n, errors = tot.get("n") or 0, tot.get("errors") or 0
     score = 100 * wilson_interval(n - errors, n)[0] if n else None
     raw = e.sql("""
-        SELECT name AS operation, count(*) AS calls, count(*) FILTER (WHERE is_error) AS errors
-        FROM {core} GROUP BY 1 ORDER BY errors DESC, calls DESC, 1 LIMIT 500""").to_pylist()
+        SELECT name AS operation, calls, errors FROM {ops}
+        ORDER BY errors DESC, calls DESC, 1 LIMIT 500""").to_pylist()
     rows = []
     for r in raw:
         lo, _ = wilson_interval(r["calls"] - r["errors"], r["calls"])

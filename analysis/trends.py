@@ -20,20 +20,13 @@ __all__ = ["ANOMALY_METRICS", "anomalies", "trends"]
 ANOMALY_METRICS = ("executions", "error_rate", "p95_ms", "cost_usd")
 
 _DAILY = """
-WITH d AS (
-  SELECT day, count(*) AS executions, count(*) FILTER (WHERE is_error) AS errors,
-    quantile_cont(duration_us, 0.95) / 1000.0 AS p95_ms,
-    count(*) FILTER (WHERE is_llm) AS llm_calls,
-    coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
-    coalesce(sum(cost_usd), 0) AS cost_usd
-  FROM {core} GROUP BY 1),
-r AS (SELECT CAST(unnest(generate_series(min(day), max(day), INTERVAL 1 DAY)) AS DATE) AS day
-      FROM d)
+WITH r AS (SELECT CAST(unnest(generate_series(min(day), max(day), INTERVAL 1 DAY)) AS DATE)
+           AS day FROM {daily})
 SELECT r.day, coalesce(executions, 0) AS executions, coalesce(errors, 0) AS errors,
-  coalesce(errors / nullif(executions, 0), 0) AS error_rate, p95_ms,
+  coalesce(errors / nullif(executions, 0), 0) AS error_rate, p95_us / 1000.0 AS p95_ms,
   coalesce(llm_calls, 0) AS llm_calls, coalesce(tokens, 0) AS tokens,
   coalesce(cost_usd, 0) AS cost_usd
-FROM r LEFT JOIN d USING (day) ORDER BY r.day
+FROM r LEFT JOIN {daily} d USING (day) ORDER BY r.day
 """
 
 
