@@ -59,6 +59,17 @@ def _by(e: Engine, name: str, expr: str, label: str, where: str = "is_llm") -> T
         LIMIT 200""", description=f"LLM cost by {label}")
 
 
+def _from_llm(e: Engine, key: str) -> Table:
+    return e.table(f"by_{key}", f"""
+        SELECT {key}, CAST(sum(calls) AS BIGINT) AS calls,
+          CAST(sum(unpriced) AS BIGINT) AS unpriced_calls,
+          CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
+          CAST(sum(output_tokens) AS BIGINT) AS output_tokens, sum(cost_usd) AS cost_usd,
+          sum(cost_usd) / nullif(sum(sum(cost_usd)) OVER (), 0) AS share
+        FROM {{llm}} GROUP BY 1 ORDER BY cost_usd DESC, calls DESC, 1 LIMIT 200""",
+                   description=f"LLM cost by {key}")
+
+
 def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None = None,
          what_if_provider: str | None = None, reprice: bool = True, top: int = 10,
          max_combinations: int = 20000) -> Section:
@@ -82,8 +93,8 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
         "cost_per_session_usd": f["session_cost_usd"] / sess if sess else None,
     }
     tables = [
-        _by(e, "by_model", "model", "model"),
-        _by(e, "by_provider", "provider", "provider"),
+        _from_llm(e, "model"),
+        _from_llm(e, "provider"),
         e.table("by_operation", """
             SELECT name AS operation, llm_calls AS calls, llm_unpriced AS unpriced_calls,
               input_tokens, output_tokens, cost_usd,

@@ -91,6 +91,17 @@ FROM {core} GROUP BY 1
 """
 """Per UTC day, for trends, anomalies and the daily cost."""
 
+_LLM_SQL = """
+SELECT provider, model, count(*) AS calls, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced,
+  CAST(coalesce(sum(input_tokens), 0) AS BIGINT) AS input_tokens,
+  CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens,
+  CAST(coalesce(sum(cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
+  CAST(coalesce(sum(cache_creation_tokens), 0) AS BIGINT) AS cache_creation_tokens,
+  coalesce(sum(cost_usd), 0) AS cost_usd
+FROM {core} WHERE is_llm GROUP BY 1, 2
+"""
+"""Per (provider, model) LLM totals, for the usage and cost tables."""
+
 
 def _native(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
@@ -131,7 +142,7 @@ class Engine:
         """``query`` with ``{core}`` standing for the core view and ``{ops}`` / ``{daily}``
         for the shared aggregates (computed on first use)."""
         self._prepare()
-        for key, build in (("ops", _OPS_SQL), ("daily", _DAILY_SQL)):
+        for key, build in (("ops", _OPS_SQL), ("daily", _DAILY_SQL), ("llm", _LLM_SQL)):
             if "{" + key + "}" in query:
                 query = query.replace("{" + key + "}", self._shared(key, build))
         return self.ds.sql(query.replace("{core}", self.core), params)

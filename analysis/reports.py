@@ -99,19 +99,15 @@ def usage(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> Section
             FROM {core} WHERE estimator IS NOT NULL GROUP BY 1 ORDER BY calls DESC, 1
             LIMIT 200""", description="tracked functions (estimators)"),
         e.table("by_model", """
-            SELECT model, provider, count(*) AS calls,
-              coalesce(sum(input_tokens), 0) AS input_tokens,
-              coalesce(sum(output_tokens), 0) AS output_tokens,
-              coalesce(sum(cache_read_tokens), 0) AS cached_input_tokens,
-              coalesce(sum(cost_usd), 0) AS cost_usd
-            FROM {core} WHERE is_llm GROUP BY 1, 2 ORDER BY calls DESC, 1, 2 LIMIT 200""",
+            SELECT model, provider, calls, input_tokens, output_tokens,
+              cache_read_tokens AS cached_input_tokens, cost_usd
+            FROM {llm} ORDER BY calls DESC, 1, 2 LIMIT 200""",
                 description="LLM calls per model"),
         e.table("by_provider", """
-            SELECT provider, count(*) AS calls, count(DISTINCT model) AS models,
-              coalesce(sum(input_tokens), 0) AS input_tokens,
-              coalesce(sum(output_tokens), 0) AS output_tokens,
-              coalesce(sum(cost_usd), 0) AS cost_usd
-            FROM {core} WHERE is_llm GROUP BY 1 ORDER BY calls DESC, 1""",
+            SELECT provider, CAST(sum(calls) AS BIGINT) AS calls, count(model) AS models,
+              CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
+              CAST(sum(output_tokens) AS BIGINT) AS output_tokens, sum(cost_usd) AS cost_usd
+            FROM {llm} GROUP BY 1 ORDER BY calls DESC, 1""",
                 description="LLM calls per provider"),
         e.table("parameter_values", f"""
             WITH p AS (
