@@ -1,17 +1,244 @@
-"""`otelytics report`, `export` and `compare`."""
+"""`otelytics report`, `export` and `compare`.
+
+Every error a user can act on (missing or empty dataset, a window without data, a bad filter,
+window or section, files skipped as corrupt) is a :class:`CliError`: one line, exit code 2
+(usage) or 3 (no data). Corrupt or foreign files are skipped, counted and named in the report
+and on stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
 
 from otelytics.analysis.cli import CliError
 
+__all__ = ["register"]
+
+_FORMATS = ("terminal", "markdown", "html", "json")
+_NO_DATA = 3
+
+
+def _root_default() -> str:
+    return os.environ.get("OTELYTICS_DATA_DIR") or "./otelytics-data"
+
+
+def _add_selection(p: argparse.ArgumentParser, root: bool = True) -> None:
+    if root:
+        p.add_argument("root", nargs="?", default=None,
+                       help="dataset root or s3:// URI (default: $OTELYTICS_DATA_DIR or "
+                            "./otelytics-data)")
+    p.add_argument("--since", help="window ending now, e.g. 30d, 12h, 2w")
+    p.add_argument("--from", dest="start", help="window start (ISO 8601, UTC)")
+    p.add_argument("--to", dest="end", help="window end, exclusive (ISO 8601, UTC)")
+    for name in ("service", "operation", "model", "provider", "workflow", "session", "user",
+                 "estimator"):
+        p.add_argument(f"--{name}", help=f"only spans of this {name}")
+    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                   help="attribute filter (repeatable); resource.KEY for resource attributes")
+    p.add_argument("--group-by", metavar="COL|ATTR", help="a column or attribute key")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for name in ('report', 'export', 'compare'):
-        p = sub.add_parser(name, help=f"{name} (not yet available)")
-        p.set_defaults(func=_not_yet)
+    from otelytics.analysis.report import SECTIONS
+
+    p = sub.add_parser("report", help="reports over a dataset (summary, usage, cost, ...)")
+    _add_selection(p)
+    p.add_argument("--section", default=None,
+                   help=f"comma-separated sections (default all): {','.join(SECTIONS)}")
+    p.add_argument("--format", choices=_FORMATS, default="terminal")
+    p.add_argument("--what-if-model", help="also price every LLM call as this model")
+    p.add_argument("-o", "--output", help="write to FILE instead of stdout")
+    p.set_defaults(func=_report)
+
+    e = sub.add_parser("export", help="export a report table or raw spans to CSV/JSON/Parquet")
+    e.add_argument("table", help="'spans' or SECTION.TABLE, e.g. cost.by_model")
+    _add_selection(e)
+    e.add_argument("--format", choices=("csv", "json", "parquet"), default="csv")
+    e.add_argument("-o", "--output", required=True, help="output file")
+    e.set_defaults(func=_export)
+
+    c = sub.add_parser("compare", help="two periods or two datasets side by side")
+    _add_selection(c)
+    c.add_argument("--baseline-since", help="baseline window ending where the current starts")
+    c.add_argument("--baseline-from", help="baseline start (ISO 8601)")
+    c.add_argument("--baseline-to", help="baseline end, exclusive (ISO 8601)")
+    c.add_argument("--baseline-root", help="another dataset as the baseline")
+    c.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    c.add_argument("--format", choices=_FORMATS, default="terminal")
+    c.add_argument("-o", "--output", help="write to FILE instead of stdout")
+    c.set_defaults(func=_compare)
 
 
-def _not_yet(args: argparse.Namespace) -> int:
-    raise CliError("not yet available in this build")
+def _open(root: str | None, args: argparse.Namespace, window: Any = None) -> Any:
+    from otelytics.analysis.dataset import DatasetError, Filters, Window, open_dataset
+
+    root = root or _root_default()
+    try:
+        if window is None:
+            window = Window.of(since=args.since, start=args.start, end=args.end)
+        filters = Filters.parse(
+            args.where, **{k: getattr(args, k) for k in (
+                "service", "operation", "model", "provider", "workflow", "session", "user",
+                "estimator")})
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        ds = open_dataset(root, window=window, filters=filters)
+    except DatasetError as exc:
+        raise CliError(str(exc), _NO_DATA) from None
+    for path, reason in ds.skipped:
+        print(f"otelytics: skipped {path}: {reason}", file=sys.stderr)
+    if not ds.files["spans"]:
+        if ds.skipped:
+            raise CliError(f"no readable span files under {root} ({len(ds.skipped)} skipped "
+                           "as corrupt or foreign)", _NO_DATA)
+        raise CliError(f"no span files under {root}/spans"
+                       + (" in this window" if window.start or window.end else "")
+                       + "; is this an otelytics dataset?", _NO_DATA)
+    try:
+        n = ds.sql("SELECT count(*) AS n FROM spans").column("n")[0].as_py()
+    except Exception as exc:  # a file unreadable past its footer
+        raise CliError(f"cannot read {root}: {str(exc).splitlines()[0]}", _NO_DATA) from None
+    if n == 0:
+        raise CliError(f"no spans in {root} match this window and these filters", _NO_DATA)
+    return ds
+
+
+def _write(text: str | bytes, output: str | None) -> None:
+    if output:
+        try:
+            Path(output).write_text(text) if isinstance(text, str) else Path(
+                output).write_bytes(text)
+        except OSError as exc:
+            raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.write(text if isinstance(text, str) else text.decode())
+
+
+def _render(report: Any, fmt: str, output: str | None) -> str:
+    from otelytics.analysis import render_html, render_json, render_text
+
+    if fmt == "json":
+        return render_json.render_json(report)
+    if fmt == "markdown":
+        return render_text.render_markdown(report)
+    if fmt == "html":
+        return render_html.render_html(report)
+    return render_text.render_terminal(report, None if output is None else _NoTTY())
+
+
+class _NoTTY:
+    def isatty(self) -> bool:
+        return False
+
+
+def _sections(text: str | None) -> list[str] | None:
+    from otelytics.analysis.report import SECTIONS
+
+    if not text:
+        return None
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    for n in names:
+        if n not in SECTIONS:
+            raise CliError(f"unknown section {n!r}; choose from {', '.join(SECTIONS)}")
+    return names
+
+
+def _build(args: argparse.Namespace, ds: Any, sections: list[str] | None) -> Any:
+    from otelytics.analysis.render_text import progress_printer
+    from otelytics.analysis.report import build_report
+
+    try:
+        return build_report(ds, sections, group_by=args.group_by,
+                            what_if_model=getattr(args, "what_if_model", None),
+                            progress=progress_printer())
+    except Exception as exc:
+        if type(exc).__module__.startswith("duckdb") or "duckdb" in type(exc).__module__:
+            raise CliError(f"query failed: {str(exc).splitlines()[0]}") from None
+        raise
+
+
+def _report(args: argparse.Namespace) -> int:
+    sections = _sections(args.section)
+    with _open(args.root, args) as ds:
+        report = _build(args, ds, sections)
+    _write(_render(report, args.format, args.output), args.output)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import pyarrow as pa
+
+    with _open(args.root, args) as ds:
+        if args.table == "spans":
+            table = ds.sql("SELECT * FROM spans ORDER BY start_time, trace_id, span_id")
+        else:
+            section, _, name = args.table.partition(".")
+            if not name:
+                raise CliError(f"unknown table {args.table!r}; use 'spans' or SECTION.TABLE "
+                               "(e.g. cost.by_model)")
+            report = _build(args, ds, _sections(section))
+            try:
+                table = report.section(section).table(name).to_arrow()
+            except KeyError as exc:
+                raise CliError(str(exc).strip("'\"")) from None
+    _export_table(table, args.format, args.output, pa)
+    return 0
+
+
+def _export_table(table: Any, fmt: str, output: str, pa: Any) -> None:
+    import json
+
+    try:
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, output, compression="zstd")
+        elif fmt == "csv":
+            import pyarrow.csv as pacsv
+
+            flat = pa.table({n: (c if _csv_ok(c.type, pa) else
+                                 pa.array([json.dumps(v, default=str) if v is not None else None
+                                           for v in c.to_pylist()]))
+                             for n, c in zip(table.column_names, table.columns, strict=True)})
+            pacsv.write_csv(flat, output)
+        else:
+            from otelytics.analysis.models import plain
+
+            rows = [{k: plain(v) for k, v in r.items()} for r in table.to_pylist()]
+            Path(output).write_text(json.dumps(rows, indent=1, default=str) + "\n")
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _csv_ok(t: Any, pa: Any) -> bool:
+    return not (pa.types.is_nested(t) or pa.types.is_map(t))
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from otelytics.analysis.compare import compare
+    from otelytics.analysis.dataset import Window
+
+    if not (args.baseline_root or args.baseline_since or args.baseline_from):
+        raise CliError("give a baseline: --baseline-root OTHER_ROOT, --baseline-since 7d or "
+                       "--baseline-from/--baseline-to")
+    current = _open(args.root, args)
+    try:
+        if args.baseline_root:
+            window = current.window
+        elif args.baseline_since:
+            if current.window.start is None:
+                raise CliError("--baseline-since needs a current window (--since or --from)")
+            window = Window.of(since=args.baseline_since, end=current.window.start)
+        else:
+            window = Window.of(start=args.baseline_from, end=args.baseline_to)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    baseline = _open(args.baseline_root or args.root, args, window)
+    report = compare(baseline, current, alpha=args.alpha)
+    _write(_render(report, args.format, args.output), args.output)
+    return 0

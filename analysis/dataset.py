@@ -175,6 +175,10 @@ class Dataset:
     _filesystem: pafs.FileSystem
     _local: bool
     _con: Any = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Files left out because they are corrupt or not otelytics files: (path, reason)."""
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    """Per-dataset memo for report engines (one core scan per dataset)."""
 
     @property
     def con(self) -> Any:
@@ -289,7 +293,61 @@ def open_dataset(root: str | Any, *, window: Window | None = None,
     if info.type == pafs.FileType.NotFound:
         raise DatasetError(f"no dataset at {root}: the folder does not exist")
     window = window or Window()
-    files = {s: sorted(_list_files(fs, base, s, window)) for s in SIGNALS}
+    files: dict[str, list[str]] = {}
+    skipped: list[tuple[str, str]] = []
+    for signal in SIGNALS:
+        good = []
+        for path in sorted(_list_files(fs, base, signal, window)):
+            problem = _check_file(fs, path, signal)
+            if problem:
+                skipped.append((path, problem))
+            else:
+                good.append(path)
+        files[signal] = good
     assert STAGING not in files
     return Dataset(root, window, filters or Filters(), files, fs,
-                   isinstance(fs, pafs.LocalFileSystem))
+                   isinstance(fs, pafs.LocalFileSystem), skipped=skipped)
+
+
+_REQUIRED = {"spans": ("trace_id", "span_id", "name", "start_time", "duration_us"),
+             "metrics": ("time", "metric_name"), "logs": ("time",)}
+
+
+def _check_file(fs: pafs.FileSystem, path: str, signal: str) -> str | None:
+    """Why ``path`` cannot be read as a ``signal`` file (None when it can).
+
+    Reads only the footer: a truncated or non-Parquet file fails here instead of failing the
+    whole query later; a Parquet file of someone else's schema (missing the key columns or
+    with a retyped column) is reported as foreign."""
+    import pyarrow.parquet as pq
+
+    try:
+        with fs.open_input_file(path) as f:
+            file_schema = pq.read_schema(f)
+    except Exception as exc:  # any unreadable footer means corrupt
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"corrupt Parquet file ({first})"
+    missing = [c for c in _REQUIRED[signal] if c not in file_schema.names]
+    if missing:
+        return f"not an otelytics {signal} file (no column {', '.join(missing)})"
+    expected = SCHEMAS[signal]
+    for fld in file_schema:
+        if fld.name in expected.names:
+            want = expected.field(fld.name).type
+            if _kind(fld.type) != _kind(want):
+                return (f"not an otelytics {signal} file (column {fld.name} is {fld.type}, "
+                        f"expected {want})")
+    return None
+
+
+def _kind(t: pa.DataType) -> str:
+    """A coarse type family: files written with a compatible physical type still read."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    for kind, test in (("string", pa.types.is_string), ("string", pa.types.is_large_string),
+                       ("int", pa.types.is_integer), ("float", pa.types.is_floating),
+                       ("time", pa.types.is_timestamp), ("bool", pa.types.is_boolean),
+                       ("map", pa.types.is_map), ("list", pa.types.is_list)):
+        if test(t):
+            return kind
+    return str(t)

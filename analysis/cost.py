@@ -1,0 +1,183 @@
+"""Cost report: where the money goes, what is unpriced, and what current prices would say.
+
+Recorded costs (``otelytics.cost.usd`` on the span) are summed as they are; an LLM call with
+no cost is *unpriced* and counted apart, never as $0. Re-pricing runs every call's token
+counts through ``genai_prices.calc_price`` (the offline price data of the installed
+genai-prices), and what-if pricing does the same with another model. Calls are priced once
+per distinct (provider, model, token counts) combination, so tiered prices stay exact; above
+``max_combinations`` the report falls back to per-model token sums and says so.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from otelytics.analysis.dataset import Dataset
+from otelytics.analysis.engine import Engine
+from otelytics.analysis.models import Section, Table
+
+__all__ = ["cost", "price_call"]
+
+# OTel gen_ai.provider.name -> genai-prices provider id, where they differ.
+_PROVIDER_IDS = {
+    "gcp.gemini": "google", "gcp.vertex_ai": "google", "gcp.gen_ai": "google",
+    "aws.bedrock": "aws", "azure.ai.openai": "azure", "azure.ai.inference": "azure",
+    "x_ai": "x-ai", "mistral_ai": "mistral",
+}
+
+
+@lru_cache(maxsize=65536)
+def price_call(model: str, provider: str | None, input_tokens: int, output_tokens: int,
+               cache_read_tokens: int = 0, cache_write_tokens: int = 0) -> float | None:
+    """USD price of one call from genai-prices' bundled data; None when the model is
+    unknown. ``input_tokens`` includes cached tokens (the OTel convention)."""
+    from genai_prices import Usage, calc_price
+
+    usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens,
+                  cache_read_tokens=cache_read_tokens or None,
+                  cache_write_tokens=cache_write_tokens or None)
+    pid = _PROVIDER_IDS.get(provider or "", provider)
+    for attempt in (pid, None) if pid else (None,):
+        try:
+            return float(calc_price(usage, model_ref=model, provider_id=attempt).total_price)
+        except Exception:  # unknown model or provider: retry without provider
+            continue
+    return None
+
+
+def _by(e: Engine, name: str, expr: str, label: str, where: str = "is_llm") -> Table:
+    return e.table(name, f"""
+        SELECT {expr} AS "{label}", count(*) AS calls,
+          count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_calls,
+          coalesce(sum(input_tokens), 0) AS input_tokens,
+          coalesce(sum(output_tokens), 0) AS output_tokens,
+          coalesce(sum(cost_usd), 0) AS cost_usd,
+          coalesce(sum(cost_usd), 0) / nullif(sum(coalesce(sum(cost_usd), 0)) OVER (), 0)
+            AS share
+        FROM {{core}} WHERE {where} GROUP BY 1 ORDER BY cost_usd DESC, calls DESC, 1
+        LIMIT 200""", description=f"LLM cost by {label}")
+
+
+def _from_llm(e: Engine, key: str) -> Table:
+    return e.table(f"by_{key}", f"""
+        SELECT {key}, CAST(sum(calls) AS BIGINT) AS calls,
+          CAST(sum(unpriced) AS BIGINT) AS unpriced_calls,
+          CAST(sum(input_tokens) AS BIGINT) AS input_tokens,
+          CAST(sum(output_tokens) AS BIGINT) AS output_tokens, sum(cost_usd) AS cost_usd,
+          sum(cost_usd) / nullif(sum(sum(cost_usd)) OVER (), 0) AS share
+        FROM {{llm}} GROUP BY 1 ORDER BY cost_usd DESC, calls DESC, 1 LIMIT 200""",
+                   description=f"LLM cost by {key}")
+
+
+def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None = None,
+         what_if_provider: str | None = None, reprice: bool = True, top: int = 10,
+         max_combinations: int = 20000) -> Section:
+    """Cost by model, provider, operation, workflow, session and user; daily trend;
+    unpriced calls; re-pricing at current prices; optional what-if on another model."""
+    e = Engine.of(ds, group_by)
+    f = e.row("""
+        SELECT coalesce(sum(cost_usd), 0) AS cost_usd, count(*) AS llm_calls,
+          count(cost_usd) AS priced_calls, count(*) - count(cost_usd) AS unpriced_calls,
+          count(DISTINCT session_id) AS sessions,
+          coalesce(sum(cost_usd) FILTER (WHERE session_id IS NOT NULL), 0) AS session_cost_usd
+        FROM {core} WHERE is_llm""")
+    calls, sess = f.get("llm_calls") or 0, f.get("sessions") or 0
+    figures: dict[str, Any] = {
+        "cost_usd": f.get("cost_usd", 0.0),
+        "llm_calls": calls,
+        "priced_calls": f.get("priced_calls", 0),
+        "unpriced_calls": f.get("unpriced_calls", 0),
+        "cost_per_call_usd": f["cost_usd"] / f["priced_calls"] if f.get("priced_calls") else None,
+        "sessions_with_llm_calls": sess,
+        "cost_per_session_usd": f["session_cost_usd"] / sess if sess else None,
+    }
+    tables = [
+        _from_llm(e, "model"),
+        _from_llm(e, "provider"),
+        e.table("by_operation", """
+            SELECT name AS operation, llm_calls AS calls, llm_unpriced AS unpriced_calls,
+              input_tokens, output_tokens, cost_usd,
+              cost_usd / nullif(sum(cost_usd) OVER (), 0) AS share
+            FROM {ops} WHERE llm_calls > 0 ORDER BY cost_usd DESC, calls DESC, 1 LIMIT 200""",
+                description="LLM cost by operation"),
+        _by(e, "by_workflow", "workflow_name", "workflow", "is_llm AND workflow_name IS NOT NULL"),
+        _by(e, "by_user", "user_id", "user", "is_llm AND user_id IS NOT NULL"),
+        e.table("by_session", f"""
+            SELECT session_id, any_value(user_id) AS user_id, count(*) AS calls,
+              coalesce(sum(cost_usd), 0) AS cost_usd
+            FROM {{core}} WHERE is_llm AND session_id IS NOT NULL GROUP BY 1
+            ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""",
+                description=f"the {top} most expensive sessions"),
+        e.table("daily", """
+            SELECT day, llm_calls AS calls, llm_unpriced AS unpriced_calls, cost_usd
+            FROM {daily} WHERE llm_calls > 0 ORDER BY 1""", description="daily cost"),
+        e.table("unpriced", """
+            SELECT model, provider, count(*) AS calls,
+              coalesce(sum(input_tokens), 0) AS input_tokens,
+              coalesce(sum(output_tokens), 0) AS output_tokens
+            FROM {core} WHERE is_llm AND cost_usd IS NULL GROUP BY 1, 2
+            ORDER BY calls DESC, 1, 2""",
+                description="LLM calls without a recorded cost (not counted as $0)"),
+    ]
+    notes: list[str] = []
+    if reprice and calls:
+        combos = e.scalar("""SELECT count(*) FROM (SELECT DISTINCT provider, model,
+            input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens
+            FROM {core} WHERE is_llm)""") or 0
+        exact = combos <= max_combinations
+        if not exact:
+            notes.append(f"{combos} distinct token combinations: re-priced per model from "
+                         "token sums (tiered prices approximated)")
+        keys = ("provider, model, input_tokens, output_tokens, cache_read_tokens, "
+                "cache_creation_tokens" if exact else "provider, model")
+        rows = e.sql(f"""
+            SELECT provider, model, coalesce(sum(input_tokens), 0) AS i,
+              coalesce(sum(output_tokens), 0) AS o, coalesce(sum(cache_read_tokens), 0) AS cr,
+              coalesce(sum(cache_creation_tokens), 0) AS cw, count(*) AS n,
+              sum(cost_usd) AS recorded, count(cost_usd) AS recorded_n
+            FROM {{core}} WHERE is_llm GROUP BY {keys}""").to_pylist()
+        tables.append(_reprice(rows, exact, None, None, "repriced",
+                               "recorded cost vs the same calls at current genai-prices data"))
+        if what_if_model:
+            tables.append(_reprice(rows, exact, what_if_model, what_if_provider, "what_if",
+                                   f"the same calls priced as {what_if_model}"))
+            wi = tables[-1]
+            figures["what_if_model"] = what_if_model
+            figures["what_if_cost_usd"] = sum(v or 0 for v in wi.column("what_if_cost_usd"))
+    return Section("cost", "Cost", figures, tuple(tables), tuple(notes))
+
+
+def _reprice(rows: list[dict[str, Any]], exact: bool, target: str | None,
+             target_provider: str | None, name: str, description: str) -> Table:
+    acc: dict[tuple[Any, Any], list[Any]] = {}
+    for r in rows:
+        model = target or r["model"]
+        provider = target_provider if target else r["provider"]
+        n = r["n"]
+        price = None
+        if model:
+            if exact:
+                one = price_call(model, provider, int(r["i"] // n), int(r["o"] // n),
+                                 int(r["cr"] // n), int(r["cw"] // n))
+                price = None if one is None else one * n
+            else:
+                price = price_call(model, provider, int(r["i"]), int(r["o"]), int(r["cr"]),
+                                   int(r["cw"]))
+        a = acc.setdefault((r["provider"], r["model"]), [0, 0.0, 0, 0.0, 0])
+        a[0] += n
+        a[1] += r["recorded"] or 0.0
+        a[2] += r["recorded_n"]
+        if price is None:
+            a[4] += n
+        else:
+            a[3] += price
+    out = []
+    for (provider, model), (n, rec, rec_n, priced, unp) in sorted(
+            acc.items(), key=lambda kv: (-kv[1][1], str(kv[0]))):
+        new = priced if unp < n else None
+        out.append((model, provider, n, rec if rec_n else None, new,
+                    None if new is None or not rec_n else new - rec, unp))
+    label = "what_if_cost_usd" if target else "current_price_usd"
+    return Table(name, ("model", "provider", "calls", "recorded_cost_usd", label, "delta_usd",
+                        "unpriceable_calls"), tuple(out), description)
