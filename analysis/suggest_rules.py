@@ -141,8 +141,8 @@ class Context:
             rule=rule, category=category, title=title, subject=subject,
             fingerprint=fingerprint(rule, subject), detail=detail, fix=fix, validate=validate,
             confidence=confidence, affected=int(affected),
-            saving_usd=None if saving_usd is None else round(float(saving_usd), 6),
-            saving_seconds=None if saving_seconds is None else round(float(saving_seconds), 6),
+            saving_usd=None if saving_usd is None else float(saving_usd),
+            saving_seconds=None if saving_seconds is None else float(saving_seconds),
             evidence=evidence or {},
             examples=tuple(dict.fromkeys(e for e in (examples or []) if e))[
                 : self.config.max_examples],
