@@ -1,0 +1,239 @@
+"""Ranked, evidence-backed suggestions over an otelytics dataset, and their lifecycle.
+
+``suggest(ds)`` runs every rule of :mod:`otelytics.analysis.suggest_rules` over the dataset's
+``spans`` view (already restricted to a window and filters) and returns a
+:class:`SuggestionReport`: frozen :class:`Suggestion` records, ranked by priority. It is a pure
+function of (dataset, window, filters, config): no clock, no randomness, deterministic order.
+
+Each suggestion has a *fingerprint* made of its rule id and its subject (what it is about, e.g.
+a request fingerprint or an operation) and never of its figures, so that ``with_lifecycle``
+can say, against a previous run's JSON, which findings are new, still there or resolved.
+
+Priority is unit-free so that dollars, seconds and data-quality counts rank together:
+``priority = 100 * confidence * impact_share`` where ``impact_share`` is the largest of the
+saving in dollars over the period's total cost, the saving in seconds over the period's total
+root-span time, and the affected calls over the calls in scope.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Category",
+    "Resolved",
+    "SuggestConfig",
+    "Suggestion",
+    "SuggestionReport",
+    "Totals",
+    "fingerprint",
+    "load_report",
+    "suggest",
+    "with_lifecycle",
+]
+
+SCHEMA_VERSION = 1
+"""Version of the suggestions JSON document (``docs/suggestions.md``); bumped on breaking change."""
+
+
+class Category(enum.StrEnum):
+    """What kind of improvement a suggestion is about."""
+
+    COST = "cost"
+    PERFORMANCE = "performance"
+    RELIABILITY = "reliability"
+    WORKFLOW = "workflow efficiency"
+    DATA_QUALITY = "data quality"
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestConfig:
+    """Thresholds of the rules; the defaults are documented in ``docs/suggestions.md``."""
+
+    min_repeats: int = 5
+    cache_min_input_tokens: int = 1024
+    cache_min_calls: int = 10
+    cache_miss_share: float = 0.5
+    cheap_min_calls: int = 10
+    cheap_max_output_p90: int = 256
+    cheap_max_error_rate: float = 0.05
+    cheap_min_saving_share: float = 0.2
+    cheaper_models: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: {
+        "openai": ("gpt-4o-mini", "gpt-4.1-mini", "gpt-5-mini"),
+        "anthropic": ("claude-haiku-4-5", "claude-3-5-haiku"),
+        "google": ("gemini-2.5-flash", "gemini-2.5-flash-lite"),
+    })
+    dominant_share: float = 0.5
+    cutoff_min_calls: int = 3
+    cutoff_min_rate: float = 0.05
+    retry_min_attempts: int = 3
+    retry_max_gap_s: float = 120.0
+    storm_min_per_minute: int = 3
+    hotspot_min_calls: int = 20
+    hotspot_min_rate: float = 0.05
+    wilson_z: float = 1.96
+    slow_min_calls: int = 20
+    slow_ratio: float = 3.0
+    slow_min_p95_s: float = 0.1
+    sequential_min_siblings: int = 5
+    session_min_sessions: int = 10
+    session_z: float = 3.5
+    quality_min_share: float = 0.01
+    max_examples: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """One finding: what, why (evidence), how much (saving), how sure, and how to verify a fix."""
+
+    rule: str
+    category: Category
+    title: str
+    subject: Mapping[str, str]
+    fingerprint: str
+    detail: str
+    fix: str
+    validate: str
+    confidence: float
+    affected: int
+    saving_usd: float | None
+    saving_seconds: float | None
+    evidence: Mapping[str, Any]
+    examples: tuple[str, ...]
+    priority: float = 0.0
+    status: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["category"] = str(self.category)
+        d["subject"] = dict(self.subject)
+        d["evidence"] = dict(self.evidence)
+        d["examples"] = list(self.examples)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A finding of the previous run that this run no longer sees."""
+
+    fingerprint: str
+    rule: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Denominators of the impact shares, over the window and filters."""
+
+    spans: int
+    llm_calls: int
+    cost_usd: float
+    root_seconds: float
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+    @property
+    def days(self) -> float:
+        """Length of the period in days (at least one hour's worth)."""
+        if self.start is None or self.end is None:
+            return 0.0
+        return max((self.end - self.start).total_seconds(), 3600.0) / 86400.0
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestionReport:
+    """Ranked suggestions of one run, with the period and totals they refer to."""
+
+    suggestions: tuple[Suggestion, ...]
+    totals: Totals
+    filters: Mapping[str, Any]
+    resolved: tuple[Resolved, ...] = ()
+    compared: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        t = self.totals
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "otelytics.suggestions",
+            "period": {
+                "start": t.start.isoformat() if t.start else None,
+                "end": t.end.isoformat() if t.end else None,
+                "days": round(t.days, 6),
+            },
+            "filters": dict(self.filters),
+            "totals": {"spans": t.spans, "llm_calls": t.llm_calls,
+                       "cost_usd": t.cost_usd, "root_seconds": t.root_seconds},
+            "compared_with_previous": self.compared,
+            "suggestions": [s.to_dict() for s in self.suggestions],
+            "resolved": [dataclasses.asdict(r) for r in self.resolved],
+        }
+
+
+def fingerprint(rule: str, subject: Mapping[str, Any]) -> str:
+    """Stable id of a finding: its rule and subject, never its figures."""
+    text = rule + "|" + json.dumps({k: str(v) for k, v in subject.items()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _priority(s: Suggestion, totals: Totals, scope: int) -> float:
+    shares = [s.affected / scope if scope else 0.0]
+    if s.saving_usd and totals.cost_usd > 0:
+        shares.append(s.saving_usd / totals.cost_usd)
+    if s.saving_seconds and totals.root_seconds > 0:
+        shares.append(s.saving_seconds / totals.root_seconds)
+    return round(100.0 * s.confidence * min(1.0, max(shares)), 3)
+
+
+_CATEGORY_ORDER = {c: i for i, c in enumerate(Category)}
+
+
+def rank(items: Iterable[tuple[Suggestion, int]], totals: Totals) -> tuple[Suggestion, ...]:
+    """Set priorities and order: highest priority first, ties in a fixed order."""
+    scored = [dataclasses.replace(s, priority=_priority(s, totals, scope)) for s, scope in items]
+    return tuple(sorted(scored, key=lambda s: (-s.priority, _CATEGORY_ORDER[s.category],
+                                               s.rule, s.fingerprint)))
+
+
+def suggest(ds: Any, config: SuggestConfig | None = None) -> SuggestionReport:
+    """Run every rule over ``ds`` (an opened :class:`~otelytics.analysis.dataset.Dataset`)."""
+    from otelytics.analysis import suggest_rules
+
+    config = config or SuggestConfig()
+    ctx = suggest_rules.Context(ds, config)
+    items = [item for rule in suggest_rules.RULES for item in rule(ctx)]
+    filters = {k: v for k, v in dataclasses.asdict(ds.filters).items() if v}
+    return SuggestionReport(rank(items, ctx.totals), ctx.totals, filters)
+
+
+def load_report(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The suggestions of a previous run's JSON document; ValueError when it is not one."""
+    if not isinstance(data, Mapping) or data.get("kind") != "otelytics.suggestions":
+        raise ValueError("not an otelytics suggestions JSON document")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ValueError(f"unsupported suggestions schema_version {version!r}")
+    items = data.get("suggestions")
+    if not isinstance(items, list) or not all(
+            isinstance(i, Mapping) and isinstance(i.get("fingerprint"), str) for i in items):
+        raise ValueError("suggestions document without a list of fingerprinted suggestions")
+    return [dict(i) for i in items]
+
+
+def with_lifecycle(report: SuggestionReport,
+                   previous: Iterable[Mapping[str, Any]]) -> SuggestionReport:
+    """Mark each suggestion ``new`` or ``still there`` and list the previous ones resolved."""
+    prev = {p["fingerprint"]: p for p in previous}
+    current = {s.fingerprint for s in report.suggestions}
+    marked = tuple(dataclasses.replace(s, status="still there" if s.fingerprint in prev else "new")
+                   for s in report.suggestions)
+    resolved = tuple(Resolved(fp, str(p.get("rule", "")), str(p.get("title", "")))
+                     for fp, p in sorted(prev.items()) if fp not in current)
+    return dataclasses.replace(report, suggestions=marked, resolved=resolved, compared=True)

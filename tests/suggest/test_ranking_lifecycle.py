@@ -1,0 +1,155 @@
+"""Ranking, fingerprints, the new / still there / resolved lifecycle, windows and filters,
+and the three renderers."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import pytest
+
+from otelytics.analysis.dataset import Filters, Window
+from otelytics.analysis.suggest_render import render
+from otelytics.analysis.suggestions import (
+    SCHEMA_VERSION,
+    fingerprint,
+    load_report,
+    with_lifecycle,
+)
+from tests.builders import BASE_TIME, llm_span, span
+from tests.suggest.conftest import only
+
+
+def _mixed(dup_calls: int = 6, flaky_errors: int = 12, unpriced: int = 3) -> list[dict]:
+    rows = [llm_span("gpt-4o", request_fingerprint="fp-dup", cost_usd=0.05, duration_ms=800)
+            for _ in range(dup_calls)]
+    rows += [llm_span("gpt-4o-mini", request_fingerprint=f"u{i}", cost_usd=0.001)
+             for i in range(20)]
+    rows += [span("flaky", error_type="E" if i < flaky_errors else None, duration_ms=30)
+             for i in range(40)]
+    rows += [span("steady") for _ in range(40)]
+    rows += [llm_span("my-finetune") for _ in range(unpriced)]
+    return rows
+
+
+def test_priorities_are_confidence_times_largest_share_and_sorted(run):
+    rows = _mixed()
+    report = run(rows)
+    assert len(report.suggestions) >= 3
+    total_cost = sum(r.get("cost_usd") or 0 for r in rows)
+    root_s = sum(r["duration_us"] for r in rows if r["parent_span_id"] is None) / 1e6
+    llm = sum(1 for r in rows if r.get("gen_ai_operation_name"))
+    assert report.totals.cost_usd == pytest.approx(total_cost)
+    assert report.totals.root_seconds == pytest.approx(root_s)
+    assert report.totals.llm_calls == llm and report.totals.spans == len(rows)
+    scopes = {"repeated-calls": llm, "error-hotspot": len(rows), "unpriced-model": llm}
+    for s in report.suggestions:
+        if s.rule not in scopes:
+            continue
+        shares = [s.affected / scopes[s.rule]]
+        if s.saving_usd:
+            shares.append(s.saving_usd / total_cost)
+        if s.saving_seconds:
+            shares.append(s.saving_seconds / root_s)
+        assert s.priority == pytest.approx(100 * s.confidence * min(1, max(shares)), abs=1e-3)
+    priorities = [s.priority for s in report.suggestions]
+    assert priorities == sorted(priorities, reverse=True)
+    # the duplicate calls take most of the spend: they rank first
+    assert report.suggestions[0].rule == "repeated-calls"
+
+
+def test_same_data_same_report(run):
+    rows = _mixed()
+    assert run(rows).to_dict() == run(rows).to_dict()
+
+
+def test_fingerprint_is_rule_and_subject_not_figures(run):
+    a = {s.rule: s for s in run(_mixed()).suggestions}
+    b = {s.rule: s for s in run(_mixed(dup_calls=9, flaky_errors=20, unpriced=5)).suggestions}
+    for rule in ("repeated-calls", "error-hotspot", "unpriced-model"):
+        assert a[rule].fingerprint == b[rule].fingerprint
+        assert a[rule].evidence != b[rule].evidence
+    assert a["repeated-calls"].fingerprint == fingerprint("repeated-calls",
+                                                          {"request_fingerprint": "fp-dup"})
+    assert fingerprint("repeated-calls", {"request_fingerprint": "x"}) != \
+        fingerprint("repeated-calls", {"request_fingerprint": "y"})
+    assert fingerprint("slow-p95", {"name": "x"}) != fingerprint("error-hotspot", {"name": "x"})
+
+
+def test_lifecycle_new_still_there_resolved(run):
+    first = run(_mixed())
+    previous = load_report(json.loads(render(first, "json")))
+    # the hot spot is fixed, the duplicates remain, a new cut-off problem appears
+    rows = _mixed(flaky_errors=0)
+    rows += [llm_span("gpt-4o", attributes={"gen_ai.response.finish_reasons": '["length"]'})
+             for _ in range(5)]
+    second = with_lifecycle(run(rows), previous)
+    status = {s.rule: s.status for s in second.suggestions}
+    assert status["repeated-calls"] == "still there"
+    assert status["unpriced-model"] == "still there"
+    assert status["max-tokens-cutoff"] == "new"
+    hot = next(s for s in first.suggestions if s.rule == "error-hotspot")
+    assert [r.fingerprint for r in second.resolved] == [hot.fingerprint]
+    assert second.resolved[0].title == hot.title
+    doc = json.loads(render(second, "json"))
+    assert doc["compared_with_previous"] is True
+    assert doc["resolved"][0]["rule"] == "error-hotspot"
+
+
+@pytest.mark.parametrize("bad", [{}, {"kind": "otelytics.suggestions", "schema_version": 99,
+                                      "suggestions": []},
+                                 {"kind": "otelytics.suggestions", "schema_version": 1,
+                                  "suggestions": [{"rule": "x"}]}, [1, 2]])
+def test_load_report_rejects_foreign_documents(bad):
+    with pytest.raises(ValueError):
+        load_report(bad)
+
+
+def test_window_and_filters_restrict_the_rules(run):
+    day2 = BASE_TIME + dt.timedelta(days=1)
+    rows = [llm_span("gpt-4o", request_fingerprint="old", cost_usd=0.01) for _ in range(5)]
+    rows += [llm_span("gpt-4o-mini", request_fingerprint="new", cost_usd=0.01,
+                      start=day2 + dt.timedelta(seconds=i)) for i in range(5)]
+    subjects = {s.subject["request_fingerprint"] for s in only(run(rows), "repeated-calls")}
+    assert subjects == {"old", "new"}
+    w = Window.of(start=day2.date())
+    assert [s.subject["request_fingerprint"]
+            for s in only(run(rows, window=w), "repeated-calls")] == ["new"]
+    f = Filters(model="gpt-4o")
+    report = run(rows, filters=f)
+    assert [s.subject["request_fingerprint"] for s in only(report, "repeated-calls")] == ["old"]
+    assert report.to_dict()["filters"] == {"model": "gpt-4o"}
+
+
+def test_renderers(run):
+    report = run(_mixed())
+    n = len(report.suggestions)
+    plain = render(report, "terminal")
+    assert "\x1b[" not in plain and plain.count("   fix: ") == n
+    assert "\x1b[" in render(report, "terminal", color=True)
+    md = render(report, "markdown")
+    table = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(table) == n + 1  # header + one row per suggestion
+    assert md.count("\n### ") == n
+    doc = json.loads(render(report, "json"))
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["kind"] == "otelytics.suggestions"
+    assert [s["fingerprint"] for s in doc["suggestions"]] == [s.fingerprint
+                                                              for s in report.suggestions]
+    first = doc["suggestions"][0]
+    assert {"rule", "category", "title", "evidence", "examples", "saving_usd", "saving_seconds",
+            "confidence", "priority", "validate", "fix"} <= set(first)
+    with pytest.raises(ValueError):
+        render(report, "html")
+
+
+def test_empty_report_renders(run):
+    report = run([span("fit")])
+    assert report.suggestions == ()
+    assert "Nothing to suggest" in render(report, "terminal")
+    assert "Nothing to suggest" in render(report, "markdown")
+    assert json.loads(render(report, "json"))["suggestions"] == []
+    resolved = with_lifecycle(report, [{"fingerprint": "abc", "rule": "r", "title": "t"}])
+    assert "Resolved since the previous run (1)" in render(resolved, "terminal")
+    assert dataclasses.asdict(resolved.resolved[0]) == {"fingerprint": "abc", "rule": "r",
+                                                        "title": "t"}
