@@ -72,7 +72,10 @@ def test_existing_provider_is_kept_with_its_processors(python_run):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["provider_same"] is True
-    assert out["procs"] == ["SimpleSpanProcessor", "MembershipSpanProcessor"]
+    # The app's processor is kept; ours are added: the GenAI enrichment runs first (so every
+    # exporter sees the cost), membership last.
+    assert out["procs"] == ["EnrichingSpanProcessor", "SimpleSpanProcessor",
+                            "MembershipSpanProcessor"]
     assert out["spans"] == ["f", "session s"]
 
 
