@@ -85,6 +85,8 @@ def _open(root: str, since: Any, start: Any, end: Any, filters: dict[str, Any],
         ds = open_dataset(root, window=window, filters=flt)
     except DatasetError as exc:
         raise CliError(str(exc)) from None
+    for path, reason in ds.skipped:
+        print(f"otelytics: skipped {path}: {reason}", file=sys.stderr)
     return ds
 
 
