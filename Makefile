@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	rm -rf $(DATA)
 	OTELYTICS_DATA_DIR=$(DATA) $(BIN)/python examples/quickstart.py
+	OTELYTICS_DATA_DIR=$(DATA) OTEL_SERVICE_NAME=llm-app \
+		$(BIN)/opentelemetry-instrument $(BIN)/python examples/llm_app.py
+	$(BIN)/otelytics report $(DATA)
+	$(BIN)/otelytics suggest $(DATA)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
