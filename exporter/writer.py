@@ -117,8 +117,45 @@ def open_root(root: str) -> tuple[pafs.FileSystem | None, str]:
     if root.startswith("file://"):
         fs, path = pafs.FileSystem.from_uri(root)
         return None, os.path.abspath(path)
+    if root.startswith("s3://"):
+        s3 = _s3(root)
+        if s3 is not None:
+            return s3
     fs, path = pafs.FileSystem.from_uri(root)
     return fs, path.rstrip("/")
+
+
+_S3_BOOLS = {"anonymous", "background_writes", "allow_bucket_creation", "allow_bucket_deletion",
+             "force_virtual_addressing", "check_directory_existence_before_creation"}
+_S3_NUMBERS = {"request_timeout", "connect_timeout", "load_frequency"}
+
+
+def _s3(root: str) -> tuple[pafs.FileSystem, str] | None:
+    """An S3 filesystem with bounded retries and timeouts: the SDK's defaults retry a dead
+    endpoint for ~25 s per request, which would hold up the app's exit; our own backoff
+    retries longer outages. None when the URI has options we do not map (pyarrow parses it)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(root)
+    if parts.username or parts.password:
+        return None
+    kwargs: dict[str, Any] = {"connect_timeout": 3.0, "request_timeout": 30.0,
+                              "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=2)}
+    for key, value in parse_qsl(parts.query):
+        if key in _S3_BOOLS:
+            kwargs[key] = value.lower() in ("1", "true", "yes")
+        elif key in _S3_NUMBERS:
+            kwargs[key] = float(value)
+        elif key in ("region", "scheme", "endpoint_override", "access_key", "secret_key",
+                     "session_token", "role_arn", "session_name", "external_id"):
+            kwargs[key] = value
+        else:
+            return None
+    try:
+        fs = pafs.S3FileSystem(**kwargs)
+    except (TypeError, ValueError):
+        return None
+    return fs, f"{parts.netloc}{parts.path}".rstrip("/")
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

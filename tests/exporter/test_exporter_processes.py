@@ -306,3 +306,12 @@ for i in range(250):
     assert t.num_rows == 250 and set(t.column("service_name").to_pylist()) == {"s3-app"}
     keys = [i.path for i in fs.get_file_info(pafs.FileSelector(base, recursive=True))]
     assert not [k for k in keys if "_staging" in k]  # object stores: the final key directly
+
+
+def test_object_store_down_app_finishes_and_drop_is_counted(python_run, s3_server):
+    dead = "s3://gone/data?endpoint_override=127.0.0.1:9&scheme=http"  # nothing listens there
+    r = python_run(_BROKEN_APP, env={**s3_server["env"], "OTELYTICS_DATA_DIR": dead})
+    assert r.returncode == 0, r.stderr
+    assert f"RESULT {sum(i * 2 for i in range(2000))}" in r.stdout
+    assert _drops(r.stdout)["spans/shutdown"] == 2000
+    assert len([ln for ln in r.stderr.splitlines() if "cannot upload spans" in ln]) == 1
