@@ -193,13 +193,15 @@ def _today() -> int:
 
 def _split_by_day(table: pa.Table, time_col: str) -> list[tuple[int, pa.Table]]:
     """``[(day number, rows of that UTC day)]``; rows without a time go to today."""
-    us = pc.cast(table.column(time_col), pa.int64())
+    col = table.column(time_col)
+    if not col.null_count:
+        mm = pc.min_max(col)  # the common case, one day: no per-row work
+        lo, hi = mm["min"].value // _US_PER_DAY, mm["max"].value // _US_PER_DAY
+        if lo == hi:
+            return [(lo, table)]
+    us = pc.cast(col, pa.int64())
     if us.null_count:
         us = pc.fill_null(us, time.time_ns() // 1000)
-    mm = pc.min_max(us).as_py()
-    lo, hi = mm["min"] // _US_PER_DAY, mm["max"] // _US_PER_DAY
-    if lo == hi:
-        return [(lo, table)]
     days = pc.floor(pc.divide(pc.cast(us, pa.float64()), float(_US_PER_DAY)))
     out = []
     for d in pc.unique(days).to_pylist():
@@ -412,7 +414,7 @@ class DatasetWriter:
         if table.num_rows == 0:
             return
         pieces = _split_by_day(table, self._time_col)
-        nbytes = sum(piece.nbytes for _, piece in pieces)
+        nbytes = sum(piece.get_total_buffer_size() for _, piece in pieces)
         wake = False
         with self._lock:
             if self._buffered_bytes + nbytes > self.max_buffer_bytes and self._buffered_bytes:
@@ -428,7 +430,7 @@ class DatasetWriter:
                     part.opened = now
                 part.pending.append(piece)
                 part.pending_rows += piece.num_rows
-                part.pending_bytes += piece.nbytes
+                part.pending_bytes += piece.get_total_buffer_size()
                 if part.pending_rows >= self.row_group_rows:
                     wake = True
             if len(self._parts) > 1:
@@ -582,10 +584,11 @@ class DatasetWriter:
                     part.file = None
             if data is not None:  # not written yet: keep it for the retry, oldest first
                 with self._lock:
-                    self._buffered_bytes -= nbytes - data.nbytes
+                    kept = data.get_total_buffer_size()
+                    self._buffered_bytes -= nbytes - kept
                     part.pending.insert(0, data)
                     part.pending_rows += data.num_rows
-                    part.pending_bytes += data.nbytes
+                    part.pending_bytes += kept
             elif tables:
                 with self._lock:
                     self._buffered_bytes -= nbytes
