@@ -110,9 +110,20 @@ def _coercer(t: pa.DataType) -> Any:
 
 
 # attribute name -> (slot, coercion)
-_PROMOTED: dict[str, tuple[int, Any]] = {
-    p.attribute: (i, _coercer(p.type)) for i, p in enumerate(PROMOTED_SPAN_ATTRIBUTES)
+_PY_TYPES = {pa.string(): str, pa.int64(): int, pa.float64(): float, pa.bool_(): bool}
+# attribute name -> (slot, coercion, the Python type that needs none)
+_PROMOTED: dict[str, tuple[int, Any, type]] = {
+    p.attribute: (i, _coercer(p.type), _PY_TYPES[p.type])
+    for i, p in enumerate(PROMOTED_SPAN_ATTRIBUTES)
 }
+
+
+class _Never:
+    """A type no value has: every value goes through its column's coercion."""
+
+
+# the same, with every value checked (ints beyond int64 go to the map instead of failing)
+_PROMOTED_STRICT = {k: (slot, coerce, _Never) for k, (slot, coerce, _) in _PROMOTED.items()}
 _SLOT = {p.column: i for i, p in enumerate(PROMOTED_SPAN_ATTRIBUTES)}
 _SPAN_TYPE = _SLOT["span_type"]
 _ESTIMATOR = _SLOT["estimator_name"]
@@ -259,6 +270,13 @@ def _names(values: Sequence[int], names: pa.Array) -> pa.Array:
 
 def spans_to_table(spans: Sequence[Any]) -> pa.Table:
     """SDK ``ReadableSpan`` objects -> a table in ``SPAN_SCHEMA``."""
+    try:
+        return _spans_to_table(spans, _PROMOTED)
+    except (OverflowError, pa.ArrowInvalid):  # an int attribute beyond int64, say
+        return _spans_to_table(spans, _PROMOTED_STRICT)
+
+
+def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.Table:
     n = len(spans)
     rows: list[tuple[Any, ...]] = []  # one tuple per span, transposed by zip (C speed)
     promoted: list[list[Any]] = [[None] * n for _ in PROMOTED_SPAN_ATTRIBUTES]
@@ -271,10 +289,11 @@ def spans_to_table(spans: Sequence[Any]) -> pa.Table:
     event_offsets = [0]
     link_offsets = [0]
     resources = _Resources()
-    promoted_get = _PROMOTED.get
+    promoted_get = promoted_names.get
     add_row = rows.append
     last_resource: Any = _BAD
-    ridx, svc = 0, None
+    last_scope: Any = _BAD
+    ridx, svc, sname, sversion = 0, None, None, None
     add_key = keys.append
     add_value = values.append
 
@@ -288,25 +307,27 @@ def spans_to_table(spans: Sequence[Any]) -> pa.Table:
             d_attrs, d_events, d_links = attrs.dropped, evs.dropped, lks.dropped
             attrs, evs, lks = attrs._dict, evs._dq, lks._dq
             span_name, st, et = s._name, s._start_time, s._end_time
-        except AttributeError:  # another ReadableSpan implementation: public API
+            tid, sid, tstate = ctx[0], ctx[1], ctx[4]  # SpanContext is a tuple
+            pid = parent[1] if parent is not None else None
+            state = tstate.to_header() if tstate._dict else None
+        except (AttributeError, IndexError, TypeError):  # another implementation: public API
             ctx, parent, kind_v = s.context, s.parent, s.kind.value
             code_v, desc = s.status.status_code.value, s.status.description
             scope, resource = s.instrumentation_scope, s.resource
             attrs, evs, lks = s.attributes, s.events, s.links
             d_attrs, d_events, d_links = s.dropped_attributes, s.dropped_events, s.dropped_links
             span_name, st, et = s.name, s.start_time, s.end_time
-        ts = ctx.trace_state
-        if scope is not None:
-            sname, sversion = scope.name, scope.version
-        else:
-            sname = sversion = None
+            tid, sid = ctx.trace_id, ctx.span_id
+            pid = parent.span_id if parent is not None else None
+            state = ctx.trace_state.to_header() if ctx.trace_state else None
+        if scope is not last_scope:
+            last_scope = scope
+            sname, sversion = (scope.name, scope.version) if scope is not None else (None, None)
         if resource is not last_resource:
             last_resource = resource
             ridx, svc = resources.index(resource)
         add_row((
-            f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}",
-            f"{parent.span_id:016x}" if parent is not None else None,
-            ts.to_header() if ts else None,
+            f"{tid:032x}", f"{sid:016x}", None if pid is None else f"{pid:016x}", state,
             span_name, kind_v, st // 1000,
             None if et is None else et // 1000,
             None if et is None else (et - st) // 1000,
@@ -318,7 +339,7 @@ def spans_to_table(spans: Sequence[Any]) -> pa.Table:
             for k, v in attrs.items():
                 hit = promoted_get(k)
                 if hit is not None:
-                    cv = hit[1](v)
+                    cv = v if type(v) is hit[2] else hit[1](v)
                     if cv is not _BAD:
                         promoted[hit[0]][i] = cv
                         used[hit[0]] = True

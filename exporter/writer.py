@@ -218,7 +218,9 @@ def _writer_options(schema: pa.Schema) -> dict[str, Any]:
     return {
         "compression": "zstd",
         "use_dictionary": dictionary_columns(schema),
-        "write_statistics": True,
+        # min/max only where a reader can use them (time, ids, tokens, cost...): maps and
+        # lists gain nothing from them and cost ~7% of the write
+        "write_statistics": [f.name for f in schema if not pa.types.is_nested(f.type)],
         "version": "2.6",
     }
 
