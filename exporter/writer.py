@@ -439,6 +439,9 @@ class DatasetWriter:
                 wake = True  # a day boundary: roll the older file soon
             self._buffered_bytes += nbytes
             self._appended += table.num_rows
+        if _exiting:  # no thread or exit hook will come after this: write now
+            self.flush(timeout_s=10)
+            return
         self._ensure_thread()
         if wake:
             self._wake.set()
@@ -688,12 +691,24 @@ def _after_fork() -> None:
         w._after_fork_in_child()
 
 
-def _close_all() -> None:
+_exiting = False
+
+
+def _at_exit() -> None:
+    """Publish what every writer holds; from now on ``append`` writes through.
+
+    Writers are flushed, not closed: a provider's own exit hook may still export its last
+    batch to an exporter after this runs (exit hooks run in reverse registration order), and
+    that batch must reach the disk rather than be refused or left in memory.
+    """
+    global _exiting
+    _exiting = True
     for w in list(_writers):
-        with contextlib.suppress(Exception):
-            w.close(timeout_s=10)
+        if not w._closed:
+            with contextlib.suppress(Exception):
+                w.flush(timeout_s=10)
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
-atexit.register(_close_all)
+atexit.register(_at_exit)

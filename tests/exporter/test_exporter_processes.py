@@ -315,3 +315,22 @@ def test_object_store_down_app_finishes_and_drop_is_counted(python_run, s3_serve
     assert f"RESULT {sum(i * 2 for i in range(2000))}" in r.stdout
     assert _drops(r.stdout)["spans/shutdown"] == 2000
     assert len([ln for ln in r.stderr.splitlines() if "cannot upload spans" in ln]) == 1
+
+
+def test_spans_exported_by_a_provider_exit_hook_after_ours_still_land(python_run, tmp_path):
+    # the provider registers its exit hook before the writer exists, so ours runs first
+    code = f"""
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+provider = TracerProvider()
+from otelytics.exporter import ParquetSpanExporter
+provider.add_span_processor(BatchSpanProcessor(ParquetSpanExporter(root={str(tmp_path)!r}),
+                                               schedule_delay_millis=600_000))
+tracer = provider.get_tracer("x")
+for i in range(777):
+    with tracer.start_as_current_span("s"):
+        pass
+"""
+    r = python_run(code)
+    assert r.returncode == 0, r.stderr
+    assert duck(f"select count(*) from '{tmp_path}/spans/**/*.parquet'") == [(777,)]
