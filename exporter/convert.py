@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
 from typing import Any
 
 import pyarrow as pa
@@ -165,10 +166,26 @@ def _pairs(attrs: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     return [(k, _to_str(v)) for k, v in attrs.items()] if attrs else []
 
 
-def _lists(offsets: list[int], items: list[dict[str, Any]], typ: pa.ListType) -> pa.Array:
-    """A list column from flat items + offsets (cheaper than one Python list per row)."""
-    if not items:  # the common case: no span in the batch has events (or links)
-        return _empty_lists(len(offsets) - 1, typ)
+def _event(e: Any) -> dict[str, Any]:
+    return {"time": e.timestamp // 1000, "name": e.name, "attributes": _pairs(e.attributes)}
+
+
+def _link(lk: Any) -> dict[str, Any]:
+    return {"trace_id": _hex_trace(lk.context.trace_id), "span_id": _hex_span(lk.context.span_id),
+            "attributes": _pairs(lk.attributes)}
+
+
+def _lists(n: int, rows: list[tuple[int, Any]], convert: Any, typ: pa.ListType) -> pa.Array:
+    """A list column for ``n`` rows from the few rows that have items: ``[(row, items)]``."""
+    if not rows:  # the common case: no span in the batch has events (or links)
+        return _empty_lists(n, typ)
+    counts = [0] * n
+    items: list[dict[str, Any]] = []
+    for i, row_items in rows:
+        converted = [convert(x) for x in row_items]
+        counts[i] = len(converted)
+        items.extend(converted)
+    offsets = [0, *accumulate(counts)]
     values = pa.array(items, typ.value_type)
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=typ)
 
@@ -208,6 +225,10 @@ class _Resources:
         self._order.append((keys, values))
         self._index[id(resource)] = (resource, i, service)
         return i, service
+
+    def services(self) -> list[tuple[int, str | None]]:
+        """``(index, service.name)`` of every resource seen, in index order."""
+        return sorted((i, svc) for _, i, svc in self._index.values())
 
     def column(self, indices: Sequence[int]) -> pa.Array:
         if len(self._order) == 1:  # one resource, the common case: reuse the built column
@@ -284,16 +305,17 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
     keys: list[str] = []
     values: list[str] = []
     offsets = [0]
-    events: list[dict[str, Any]] = []
-    links: list[dict[str, Any]] = []
-    event_offsets = [0]
-    link_offsets = [0]
+    with_events: list[tuple[int, Any]] = []
+    with_links: list[tuple[int, Any]] = []
+    scopes: list[tuple[str | None, str | None]] = []
+    scope_ids: dict[tuple[str | None, str | None], int] = {}
+    scope_i = 0
     resources = _Resources()
     promoted_get = promoted_names.get
     add_row = rows.append
     last_resource: Any = _BAD
     last_scope: Any = _BAD
-    ridx, svc, sname, sversion = 0, None, None, None
+    ridx, sname = 0, None
     add_key = keys.append
     add_value = values.append
 
@@ -323,15 +345,19 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
         if scope is not last_scope:
             last_scope = scope
             sname, sversion = (scope.name, scope.version) if scope is not None else (None, None)
+            scope_i = scope_ids.get((sname, sversion))
+            if scope_i is None:
+                scope_i = scope_ids[(sname, sversion)] = len(scopes)
+                scopes.append((sname, sversion))
         if resource is not last_resource:
             last_resource = resource
-            ridx, svc = resources.index(resource)
+            ridx, _ = resources.index(resource)
         add_row((
             f"{tid:032x}", f"{sid:016x}", None if pid is None else f"{pid:016x}", state,
             span_name, kind_v, st // 1000,
             None if et is None else et // 1000,
             None if et is None else (et - st) // 1000,
-            code_v, desc or None, svc, sname, sversion, ridx, d_attrs, d_events, d_links,
+            code_v, desc or None, scope_i, ridx, d_attrs, d_events, d_links, None,
         ))
 
         cache_write = None
@@ -368,21 +394,18 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
                 used[_ESTIMATOR] = True
 
         if evs:
-            events.extend(
-                {"time": e.timestamp // 1000, "name": e.name, "attributes": _pairs(e.attributes)}
-                for e in evs)
-        event_offsets.append(len(events))
+            with_events.append((i, evs))
         if lks:
-            links.extend(
-                {"trace_id": _hex_trace(lk.context.trace_id),
-                 "span_id": _hex_span(lk.context.span_id),
-                 "attributes": _pairs(lk.attributes)}
-                for lk in lks)
-        link_offsets.append(len(links))
+            with_links.append((i, lks))
 
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 18
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 17
     (trace_id, span_id, parent_id, trace_state, name, kind, start, end, duration, status_code,
-     status_msg, service, scope_name, scope_version, res_index, d_a, d_e, d_l) = cols
+     status_msg, scope_index, res_index, d_a, d_e, d_l, _) = cols
+    services = pa.array([svc for _, svc in resources.services()], pa.string())
+    scope_names = pa.array([sc[0] for sc in scopes], pa.string())
+    scope_versions = pa.array([sc[1] for sc in scopes], pa.string())
+    res_idx = pa.array(res_index, pa.int32())
+    scope_idx = pa.array(scope_index, pa.int32())
     ts_type = pa.timestamp("us", tz="UTC")
     string = pa.string()
     columns: dict[str, pa.Array] = {
@@ -397,14 +420,14 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
         "duration_us": pa.array(duration, pa.int64()),
         "status_code": _names(status_code, _STATUS_CODES),
         "status_message": pa.array(status_msg, string),
-        "service_name": pa.array(service, string),
-        "scope_name": pa.array(scope_name, string),
-        "scope_version": pa.array(scope_version, string),
+        "service_name": services.take(res_idx),
+        "scope_name": scope_names.take(scope_idx),
+        "scope_version": scope_versions.take(scope_idx),
         "attributes": pa.MapArray.from_arrays(
             pa.array(offsets, pa.int32()), pa.array(keys, string), pa.array(values, string)),
         "resource_attributes": resources.column(res_index),
-        "events": _lists(event_offsets, events, SPAN_SCHEMA.field("events").type),
-        "links": _lists(link_offsets, links, SPAN_SCHEMA.field("links").type),
+        "events": _lists(n, with_events, _event, SPAN_SCHEMA.field("events").type),
+        "links": _lists(n, with_links, _link, SPAN_SCHEMA.field("links").type),
         "dropped_attributes_count": pa.array(d_a, pa.int32()),
         "dropped_events_count": pa.array(d_e, pa.int32()),
         "dropped_links_count": pa.array(d_l, pa.int32()),
