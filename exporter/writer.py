@@ -81,6 +81,7 @@ _US_PER_DAY = 86_400_000_000
 _EPOCH = _dt.date(1970, 1, 1)
 _RETRY_MIN_S = 0.5
 _RETRY_MAX_S = 30.0
+_STAGING_ORPHAN_S = 24 * 3600.0
 _WRITE_ERROR = A.OtelyticsDropReasonValues.WRITE_ERROR.value
 _SHUTDOWN = A.OtelyticsDropReasonValues.SHUTDOWN.value
 
@@ -510,7 +511,28 @@ class DatasetWriter:
                 target=self._run, name=f"otelytics-{self.signal}-writer", daemon=True)
             self._thread.start()
 
+    def _sweep_staging(self) -> None:
+        """Remove staging files a killed process left behind (local roots only).
+
+        A file in ``_staging`` is written for at most ``max_age_s``; one untouched for a day
+        (or four file ages, if longer) belongs to a process that died. Readers never see these
+        files, so this only reclaims space.
+        """
+        if self._fs is not None:
+            return
+        horizon = time.time() - max(_STAGING_ORPHAN_S, 4 * self.max_age_s)
+        staging = os.path.join(self._path, STAGING)
+        try:
+            entries = list(os.scandir(staging))
+        except OSError:
+            return
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_file() and entry.stat().st_mtime < horizon:
+                    os.unlink(entry.path)
+
     def _run(self) -> None:
+        self._sweep_staging()
         while not self._closed:
             self._wake.wait(self._tick)
             self._wake.clear()
