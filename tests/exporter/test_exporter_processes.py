@@ -260,8 +260,8 @@ os.waitpid(pid, 0)
 
 
 def test_opentelemetry_instrument_writes_spans_and_logs(python_run, tmp_path):
-    env = {"OTEL_TRACES_EXPORTER": "parquet", "OTEL_LOGS_EXPORTER": "parquet",
-           "OTEL_METRICS_EXPORTER": "none", "OTELYTICS_INSTRUMENT": "inventory:*",
+    # traces named explicitly; logs and metrics by the distro's default (parquet)
+    env = {"OTEL_TRACES_EXPORTER": "parquet", "OTELYTICS_INSTRUMENT": "inventory:*",
            "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
            "OTEL_SERVICE_NAME": "zero-code-parquet", "OTELYTICS_DATA_DIR": str(tmp_path),
            "PATH": f"{BIN}:/usr/bin:/bin"}
@@ -282,6 +282,9 @@ def test_opentelemetry_instrument_writes_spans_and_logs(python_run, tmp_path):
     assert {s["service_name"] for s in spans} == {"zero-code-parquet"}
     logs = duck(f"select body, severity_text from '{tmp_path}/logs/**/*.parquet'")
     assert ("from the app", "WARN") in logs or ("from the app", "WARNING") in logs
+    calls = duck(f"select sum(value_int) from '{tmp_path}/metrics/**/*.parquet' "
+                 "where metric_name = 'otelytics.estimator.calls'")
+    assert calls == [(len(spans),)]
 
 
 def test_s3_root_through_configure(python_run, s3_server):
