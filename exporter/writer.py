@@ -593,6 +593,7 @@ class DatasetWriter:
                 if f.rows >= self.max_rows or f.size() >= self.max_bytes:
                     part.file = None
                     done, f = f, None
+                    part.opened = time.monotonic()  # the next file's age starts now
                     self._finish(done, published)
             if tables:
                 with self._lock:
