@@ -506,9 +506,9 @@ def metrics_to_table(metrics_data: Any) -> pa.Table:
 def _point_values(c: _MetricColumns, mtype: str, p: Any) -> None:
     value = getattr(p, "value", None)
     if mtype in ("sum", "gauge"):
-        is_int = type(value) is int
+        is_int = type(value) is int and -(2**63) <= value < 2**63  # else kept as a double
         c.value_int.append(value if is_int else None)
-        c.value_double.append(None if is_int else value)
+        c.value_double.append(None if is_int else float(value))
     else:
         c.value_int.append(None)
         c.value_double.append(None)

@@ -152,8 +152,8 @@ def test_unconvertible_metrics_are_counted_not_raised(tmp_path):
 
     from otelytics.exporter import drop_counts
 
-    point = NumberDataPoint(attributes={}, start_time_unix_nano=1, time_unix_nano=2,
-                            value=2**70)  # beyond int64: the batch cannot be converted
+    point = NumberDataPoint(attributes=5, start_time_unix_nano=1, time_unix_nano=2,
+                            value=1)  # attributes that are not a mapping: cannot convert
     data = MetricsData([ResourceMetrics(Resource.create({}), [ScopeMetrics(
         InstrumentationScope("s"), [Metric("huge", None, None, Sum(
             [point, point], AggregationTemporality.DELTA, True))], "")], "")])
@@ -163,3 +163,11 @@ def test_unconvertible_metrics_are_counted_not_raised(tmp_path):
     assert drop_counts()[("metrics", "convert_error")] - before == 2
     exporter.shutdown()
     assert not (tmp_path / "metrics").exists()
+
+
+def test_int_sum_beyond_int64_is_kept_as_a_double(tmp_path):
+    provider = _meter_provider(tmp_path)
+    provider.get_meter("m").create_counter("big").add(2**70)
+    provider.shutdown()
+    assert duck(f"select value_int, value_double from '{tmp_path}/metrics/**/*.parquet'") == [
+        (None, float(2**70))]
