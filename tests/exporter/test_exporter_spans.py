@@ -254,3 +254,22 @@ def test_full_buffer_drops_batches_and_counts_them(tmp_path):
     assert drop_counts()[("spans", "buffer_full")] - before == 4
     provider.shutdown()
     assert drop_counts()[("spans", "shutdown")] >= 1
+
+
+def test_drops_are_visible_as_the_self_metric(tmp_path, metric_reader):
+    exporter = ParquetSpanExporter(root=str(tmp_path))
+    exporter.shutdown()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for _ in range(3):
+        with provider.get_tracer("x").start_as_current_span("late"):
+            pass
+    expected = drop_counts()[("spans", "closed")]
+    points = [
+        p for rm in metric_reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics for m in sm.metrics
+        if m.name == "otelytics.exporter.dropped" for p in m.data.data_points
+    ]
+    closed = [p for p in points if dict(p.attributes) == {
+        A.OTELYTICS_SIGNAL: "spans", A.OTELYTICS_DROP_REASON: "closed"}]
+    assert [p.value for p in closed] == [expected] and expected >= 3
