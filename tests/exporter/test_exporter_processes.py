@@ -156,11 +156,11 @@ def test_unwritable_root_app_finishes_and_drop_is_counted(python_run, tmp_path):
 
 
 def test_full_disk_app_finishes_and_drop_is_counted(python_run, tmp_path):
-    # RLIMIT_FSIZE stands in for a full disk: writes past 64 KiB fail with EFBIG
+    # RLIMIT_FSIZE stands in for a full disk: writes past 16 KiB fail with EFBIG
     code = """
 import resource, signal
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
 import otelytics
 otelytics.configure(service_name="full")
 
