@@ -337,3 +337,47 @@ for i in range(777):
     r = python_run(code)
     assert r.returncode == 0, r.stderr
     assert duck(f"select count(*) from '{tmp_path}/spans/**/*.parquet'") == [(777,)]
+
+
+def test_parquet_and_otlp_at_once_carry_the_same_spans(python_run, tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    received: list[bytes] = []
+
+    class Backend(BaseHTTPRequestHandler):  # a minimal OTLP/HTTP backend
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.path == "/v1/traces":
+                received.append(body)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        r = python_run("examples/zero_code_app.py", env={
+            "PATH": f"{BIN}:/usr/bin:/bin", "OTELYTICS_INSTRUMENT": "inventory:*",
+            "OTEL_TRACES_EXPORTER": "parquet,otlp", "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_COMPRESSION": "none",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}",
+            "OTELYTICS_DATA_DIR": str(tmp_path)},
+            prefix=[str(BIN / "opentelemetry-instrument")])
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert r.returncode == 0, r.stderr
+    shipped = {s.span_id.hex() for b in received
+               for rs in ExportTraceServiceRequest.FromString(b).resource_spans
+               for ss in rs.scope_spans for s in ss.spans}
+    written = {sid for (sid,) in duck(f"select span_id from '{tmp_path}/spans/**/*.parquet'")}
+    assert len(written) == 7 and shipped == written
