@@ -71,7 +71,8 @@ class ExportCore:
                 tables.append(self._convert([item]))
             except Exception:
                 bad += 1
-        self._drop(bad, _R.CONVERT_ERROR, repr(first))
+        if bad:
+            self._drop(bad, _R.CONVERT_ERROR, repr(first))
         return pa.concat_tables(tables) if tables else None
 
     def flush(self, timeout_millis: float) -> bool:

@@ -8,9 +8,10 @@ Rules the schema promises readers:
   value that does not fit the column's type stays in the map, so nothing is lost;
 - ``gen_ai.usage.cache_write.input_tokens`` fills ``gen_ai_cache_creation_tokens`` when the
   official name is absent;
-- spans of the ``otelytics`` scope without ``otelytics.span.type`` are plain tracked functions:
-  ``span_type = "function"``; otelytics function and workflow spans without an estimator name
-  get the span name as ``estimator_name``;
+- spans of the ``otelytics`` scope without ``otelytics.span.type`` are plain tracked functions
+  (``span_type = "function"``), or ``llm`` / ``tool`` when they carry
+  ``gen_ai.operation.name``; otelytics function and workflow spans without an estimator
+  name get the span name as ``estimator_name``;
 - non-string attribute values are JSON (``true``, ``3``, ``["a","b"]``); ids lower-case hex;
   times microseconds UTC.
 """
@@ -37,6 +38,9 @@ __all__ = ["encode_value", "logs_to_table", "metrics_to_table", "spans_to_table"
 
 _SCOPE = "otelytics"  # otelytics._state.SCOPE, without importing the SDK runtime
 _FUNCTION = A.OtelyticsSpanTypeValues.FUNCTION.value
+_LLM = A.OtelyticsSpanTypeValues.LLM.value
+_TOOL = A.OtelyticsSpanTypeValues.TOOL.value
+_EXECUTE_TOOL = "execute_tool"
 _WORKFLOW = A.OtelyticsSpanTypeValues.WORKFLOW.value
 _BAD = object()
 
@@ -128,6 +132,7 @@ _PROMOTED_STRICT = {k: (slot, coerce, _Never) for k, (slot, coerce, _) in _PROMO
 _SLOT = {p.column: i for i, p in enumerate(PROMOTED_SPAN_ATTRIBUTES)}
 _SPAN_TYPE = _SLOT["span_type"]
 _ESTIMATOR = _SLOT["estimator_name"]
+_OPERATION = _SLOT["gen_ai_operation_name"]
 _CACHE_CREATION = _SLOT["gen_ai_cache_creation_tokens"]
 _CACHE_WRITE = A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
 
@@ -386,8 +391,10 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
         offsets.append(len(keys))
         if sname == _SCOPE:
             stype = promoted[_SPAN_TYPE][i]
-            if stype is None:
-                stype = promoted[_SPAN_TYPE][i] = _FUNCTION
+            if stype is None:  # our GenAI spans (llm_call, tool) are not tracked functions
+                op = promoted[_OPERATION][i]
+                stype = _FUNCTION if op is None else _TOOL if op == _EXECUTE_TOOL else _LLM
+                promoted[_SPAN_TYPE][i] = stype
                 used[_SPAN_TYPE] = True
             if stype in (_FUNCTION, _WORKFLOW) and promoted[_ESTIMATOR][i] is None:
                 promoted[_ESTIMATOR][i] = span_name

@@ -97,10 +97,17 @@ def test_otelytics_function_spans_get_type_and_estimator_name(tmp_path):
             p.set_attribute(A.OTELYTICS_ESTIMATOR_NAME, "model.predict")
         with theirs.start_as_current_span("GET /"):
             pass
+        with ours.start_as_current_span("chat gpt-4o",
+                                        attributes={A.GEN_AI_OPERATION_NAME: "chat"}):
+            pass
+        with ours.start_as_current_span("execute_tool lookup",
+                                        attributes={A.GEN_AI_OPERATION_NAME: "execute_tool"}):
+            pass
     provider.shutdown()
     got = {r["name"]: (r["span_type"], r["estimator_name"]) for r in _rows(tmp_path)}
     assert got == {"fit": ("function", "fit"), "wf": ("workflow", "wf"),
-                   "predict": ("function", "model.predict"), "GET /": (None, None)}
+                   "predict": ("function", "model.predict"), "GET /": (None, None),
+                   "chat gpt-4o": ("llm", None), "execute_tool lookup": ("tool", None)}
 
 
 def test_ids_times_events_links_and_parents(tmp_path):
