@@ -43,7 +43,10 @@ class ExportCore:
         try:
             table = self._convert(items)
         except Exception as exc:
-            table = self._convert_one_by_one(items, exc)
+            try:
+                table = self._convert_one_by_one(items, exc)
+            except Exception:  # not a sequence of items (metrics): the whole batch goes
+                return self._drop(rows, _R.CONVERT_ERROR, repr(exc))
             if table is None:
                 return False
         if table.num_rows == 0:
@@ -60,13 +63,16 @@ class ExportCore:
 
     def _convert_one_by_one(self, items: Sequence[Any], first: Exception) -> pa.Table | None:
         """A batch failed to convert: keep the items that do, count the ones that don't."""
+        if not isinstance(items, Sequence):
+            raise TypeError("not a sequence")
         tables, bad = [], 0
         for item in items:
             try:
                 tables.append(self._convert([item]))
             except Exception:
                 bad += 1
-        self._drop(bad, _R.CONVERT_ERROR, repr(first))
+        if bad:
+            self._drop(bad, _R.CONVERT_ERROR, repr(first))
         return pa.concat_tables(tables) if tables else None
 
     def flush(self, timeout_millis: float) -> bool:

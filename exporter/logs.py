@@ -17,8 +17,13 @@ class ParquetLogRecordExporter(LogRecordExporter):
     """Writes log records to the Parquet dataset; registered as the ``parquet`` logs exporter.
     Same options as :class:`~otelytics.exporter.ParquetSpanExporter`."""
 
-    def __init__(self, root: str | None = None, **options: Any) -> None:
-        self._core = ExportCore("logs", logs_to_table, {"root": root, **options})
+    def __init__(self, root: str | None = None, *, max_rows: int | None = None,
+                 max_bytes: int | None = None, max_age_s: float | None = None,
+                 row_group_rows: int | None = None,
+                 max_buffer_bytes: int | None = None) -> None:
+        self._core = ExportCore("logs", logs_to_table, {
+            "root": root, "max_rows": max_rows, "max_bytes": max_bytes, "max_age_s": max_age_s,
+            "row_group_rows": row_group_rows, "max_buffer_bytes": max_buffer_bytes})
 
     @property
     def root(self) -> str:

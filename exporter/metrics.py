@@ -50,13 +50,17 @@ class ParquetMetricExporter(MetricExporter):
     exporter. Same options as :class:`~otelytics.exporter.ParquetSpanExporter`; sums, gauges,
     histograms and exponential histograms share one table, temporality recorded per row."""
 
-    def __init__(self, root: str | None = None, *,
+    def __init__(self, root: str | None = None, *, max_rows: int | None = None,
+                 max_bytes: int | None = None, max_age_s: float | None = None,
+                 row_group_rows: int | None = None, max_buffer_bytes: int | None = None,
                  preferred_temporality: dict[type, AggregationTemporality] | None = None,
-                 preferred_aggregation: dict[type, Any] | None = None, **options: Any) -> None:
+                 preferred_aggregation: dict[type, Any] | None = None) -> None:
         super().__init__(
             preferred_temporality={**PREFERRED_TEMPORALITY, **(preferred_temporality or {})},
             preferred_aggregation=preferred_aggregation)
-        self._core = ExportCore("metrics", metrics_to_table, {"root": root, **options})
+        self._core = ExportCore("metrics", metrics_to_table, {
+            "root": root, "max_rows": max_rows, "max_bytes": max_bytes, "max_age_s": max_age_s,
+            "row_group_rows": row_group_rows, "max_buffer_bytes": max_buffer_bytes})
 
     @property
     def root(self) -> str:

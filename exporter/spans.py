@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -24,8 +23,13 @@ class ParquetSpanExporter(SpanExporter):
     what cannot be kept is counted in ``otelytics.exporter.dropped``.
     """
 
-    def __init__(self, root: str | None = None, **options: Any) -> None:
-        self._core = ExportCore("spans", spans_to_table, {"root": root, **options})
+    def __init__(self, root: str | None = None, *, max_rows: int | None = None,
+                 max_bytes: int | None = None, max_age_s: float | None = None,
+                 row_group_rows: int | None = None,
+                 max_buffer_bytes: int | None = None) -> None:
+        self._core = ExportCore("spans", spans_to_table, {
+            "root": root, "max_rows": max_rows, "max_bytes": max_bytes, "max_age_s": max_age_s,
+            "row_group_rows": row_group_rows, "max_buffer_bytes": max_buffer_bytes})
 
     @property
     def root(self) -> str:

@@ -136,3 +136,38 @@ def test_logs_with_trace_context_body_and_attributes(tmp_path):
     assert duck(f"select count(*) from '{tmp_path}/logs/**/*.parquet'") == [(3,)]
     t = pads.dataset(f"{tmp_path}/logs", format="parquet", schema=LOG_SCHEMA).to_table()
     assert t.num_rows == 3
+
+
+def test_unconvertible_metrics_are_counted_not_raised(tmp_path):
+    from opentelemetry.sdk.metrics.export import (
+        AggregationTemporality,
+        Metric,
+        MetricsData,
+        NumberDataPoint,
+        ResourceMetrics,
+        ScopeMetrics,
+        Sum,
+    )
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from otelytics.exporter import drop_counts
+
+    point = NumberDataPoint(attributes=5, start_time_unix_nano=1, time_unix_nano=2,
+                            value=1)  # attributes that are not a mapping: cannot convert
+    data = MetricsData([ResourceMetrics(Resource.create({}), [ScopeMetrics(
+        InstrumentationScope("s"), [Metric("huge", None, None, Sum(
+            [point, point], AggregationTemporality.DELTA, True))], "")], "")])
+    exporter = ParquetMetricExporter(root=str(tmp_path))
+    before = drop_counts().get(("metrics", "convert_error"), 0)
+    assert exporter.export(data).name == "FAILURE"
+    assert drop_counts()[("metrics", "convert_error")] - before == 2
+    exporter.shutdown()
+    assert not (tmp_path / "metrics").exists()
+
+
+def test_int_sum_beyond_int64_is_kept_as_a_double(tmp_path):
+    provider = _meter_provider(tmp_path)
+    provider.get_meter("m").create_counter("big").add(2**70)
+    provider.shutdown()
+    assert duck(f"select value_int, value_double from '{tmp_path}/metrics/**/*.parquet'") == [
+        (None, float(2**70))]

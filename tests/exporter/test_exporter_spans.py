@@ -97,10 +97,17 @@ def test_otelytics_function_spans_get_type_and_estimator_name(tmp_path):
             p.set_attribute(A.OTELYTICS_ESTIMATOR_NAME, "model.predict")
         with theirs.start_as_current_span("GET /"):
             pass
+        with ours.start_as_current_span("chat gpt-4o",
+                                        attributes={A.GEN_AI_OPERATION_NAME: "chat"}):
+            pass
+        with ours.start_as_current_span("execute_tool lookup",
+                                        attributes={A.GEN_AI_OPERATION_NAME: "execute_tool"}):
+            pass
     provider.shutdown()
     got = {r["name"]: (r["span_type"], r["estimator_name"]) for r in _rows(tmp_path)}
     assert got == {"fit": ("function", "fit"), "wf": ("workflow", "wf"),
-                   "predict": ("function", "model.predict"), "GET /": (None, None)}
+                   "predict": ("function", "model.predict"), "GET /": (None, None),
+                   "chat gpt-4o": ("llm", None), "execute_tool lookup": ("tool", None)}
 
 
 def test_ids_times_events_links_and_parents(tmp_path):
@@ -221,3 +228,55 @@ def test_traces_api_span_is_not_exported_twice(tmp_path):
     assert not (tmp_path / "spans").exists()
     payload = json.dumps(NASTY["unicode"])
     assert "\\u" in payload  # the map stores raw strings, not JSON-escaped ones
+
+
+def test_values_that_do_not_fit_a_promoted_column_stay_in_the_map(tmp_path):
+    provider, _ = _provider(tmp_path)
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("a") as s:
+        s.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 2**70)  # beyond int64
+        s.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, "12")  # a numeric string: parsed
+        s.set_attribute(A.OTELYTICS_COST_USD, "n/a")  # not a number: kept as it came
+    with tracer.start_as_current_span("b") as s:
+        s.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 5)
+    provider.shutdown()
+    a, b = _rows(tmp_path)
+    assert a["gen_ai_input_tokens"] is None and a["gen_ai_output_tokens"] == 12
+    assert dict(a["attributes"]) == {A.GEN_AI_USAGE_INPUT_TOKENS: str(2**70),
+                                     A.OTELYTICS_COST_USD: "n/a"}
+    assert b["gen_ai_input_tokens"] == 5
+
+
+def test_full_buffer_drops_batches_and_counts_them(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("the root cannot be created under a file")
+    exporter = ParquetSpanExporter(root=str(blocker / "root"), max_buffer_bytes=1)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    before = drop_counts().get(("spans", "buffer_full"), 0)
+    tracer = provider.get_tracer("x")
+    for _ in range(5):  # the first batch is accepted, the next four find the buffer full
+        with tracer.start_as_current_span("s"):
+            pass
+    assert drop_counts()[("spans", "buffer_full")] - before == 4
+    provider.shutdown()
+    assert drop_counts()[("spans", "shutdown")] >= 1
+
+
+def test_drops_are_visible_as_the_self_metric(tmp_path, metric_reader):
+    exporter = ParquetSpanExporter(root=str(tmp_path))
+    exporter.shutdown()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for _ in range(3):
+        with provider.get_tracer("x").start_as_current_span("late"):
+            pass
+    expected = drop_counts()[("spans", "closed")]
+    points = [
+        p for rm in metric_reader.get_metrics_data().resource_metrics
+        for sm in rm.scope_metrics for m in sm.metrics
+        if m.name == "otelytics.exporter.dropped" for p in m.data.data_points
+    ]
+    closed = [p for p in points if dict(p.attributes) == {
+        A.OTELYTICS_SIGNAL: "spans", A.OTELYTICS_DROP_REASON: "closed"}]
+    assert [p.value for p in closed] == [expected] and expected >= 3

@@ -186,3 +186,55 @@ def test_s3_root_publishes_whole_objects(s3_server):
     path = write_file(uri, "spans", span_rows(3, offset=500))
     assert pq.read_table(path, filesystem=fs).column("span_id").to_pylist() == [
         f"{500 + i:016x}" for i in range(3)]
+
+
+def test_orphaned_staging_files_are_swept_fresh_ones_kept(tmp_path):
+    staging = tmp_path / "_staging"
+    staging.mkdir()
+    old, fresh = staging / "spans-old.parquet", staging / "spans-fresh.parquet"
+    old.write_bytes(b"PAR1 half written")
+    fresh.write_bytes(b"PAR1 being written by a live process")
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (day_ago, day_ago))
+    w = DatasetWriter(str(tmp_path), "spans")
+    w.append(span_rows(1))  # starts the writer thread, which sweeps first
+    w.close()
+    assert not old.exists() and fresh.exists()
+
+
+def _wait_for(predicate, seconds: float = 10.0) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_day_boundary_rolls_the_older_day_without_a_flush(tmp_path):
+    w = DatasetWriter(str(tmp_path), "spans", max_age_s=3600)
+    w.append(span_rows(5, DAY1))  # 23:59 on the 28th
+    w.append(span_rows(3, dt.datetime(2026, 11, 29, 0, 0, 30, tzinfo=dt.UTC), offset=5))
+    assert _wait_for(lambda: _published(tmp_path))
+    (first,) = _published(tmp_path)
+    assert "dt=2026-11-28" in first and pq.read_table(first).num_rows == 5
+    assert w.stats.rows_buffered == 3  # the current day stays open
+    w.close()
+    assert len(_published(tmp_path)) == 2
+
+
+def test_otelytics_force_flush_publishes_exporter_files(tmp_path):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    import otelytics
+    from otelytics.exporter import ParquetSpanExporter
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(ParquetSpanExporter(root=str(tmp_path))))
+    with provider.get_tracer("x").start_as_current_span("s"):
+        pass
+    assert _published(tmp_path) == []
+    otelytics.force_flush()  # batch processors never flush their exporter: we do
+    assert len(_published(tmp_path)) == 1
+    provider.shutdown()
