@@ -365,8 +365,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, payload: Any, headers: Mapping[str, str] = ()) -> None:
         body = json.dumps(payload).encode()
+        rid = f"req_fake{self.fake._next_id():06d}"
         head = {"Content-Type": "application/json", "Content-Length": str(len(body)),
-                "x-request-id": f"req_fake{self.fake._next_id():06d}", **dict(headers)}
+                "x-request-id": rid, "request-id": rid, **dict(headers)}
         self.wfile.write(self._head(status, head) + body)
 
     def _drop(self) -> None:
@@ -378,9 +379,10 @@ class _Handler(BaseHTTPRequestHandler):
         raise _Dropped
 
     def _stream(self, events: list[tuple[str | None, Any]], reply: Reply) -> None:
+        rid = f"req_fake{self.fake._next_id():06d}"
         head = {"Content-Type": "text/event-stream; charset=utf-8",
                 "Transfer-Encoding": "chunked", "Cache-Control": "no-cache",
-                "x-request-id": f"req_fake{self.fake._next_id():06d}", **dict(reply.headers)}
+                "x-request-id": rid, "request-id": rid, **dict(reply.headers)}
         self.wfile.write(self._head(200, head))
         if reply.stream_error is not None:
             at = max(0, reply.stream_error_after)
@@ -617,7 +619,7 @@ class _Handler(BaseHTTPRequestHandler):
                    "usage": a.anthropic_usage() if r.usage else
                    {"input_tokens": 0, "output_tokens": 0}}
         if not body.get("stream"):
-            self._send_json(200, message, {"request-id": msg_id, **dict(r.headers)})
+            self._send_json(200, message, r.headers)
             return
         usage = a.anthropic_usage()
         events: list[tuple[str | None, Any]] = [("message_start", {

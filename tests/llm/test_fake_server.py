@@ -407,3 +407,11 @@ def test_anthropic_thinking_tokens(fake, claude):
     usage = claude.messages.create(model=CLAUDE, max_tokens=5, messages=MSGS).usage
     assert usage.output_tokens == 50
     assert usage.output_tokens_details.thinking_tokens == 30
+
+
+def test_request_ids_reach_the_sdks(fake, oai, claude):
+    raw = oai.chat.completions.with_raw_response.create(model="m", messages=MSGS)
+    assert raw.headers["x-request-id"].startswith("req_fake")
+    assert raw.parse()._request_id == raw.headers["x-request-id"]
+    msg = claude.messages.create(model=CLAUDE, max_tokens=5, messages=MSGS)
+    assert msg._request_id.startswith("req_fake")
