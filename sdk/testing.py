@@ -218,6 +218,11 @@ class _Answer:
         return usage
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default 5 resets bursts of concurrent clients
+
+
 class _Dropped(Exception):
     """The scripted reply asked to drop the connection."""
 
@@ -246,8 +251,7 @@ class FakeLLMServer:
         if self._httpd is not None:
             return self
         handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
+        httpd = _Server(("127.0.0.1", 0), handler)
         self._stopping.clear()
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
