@@ -94,7 +94,8 @@ class Reply:
     chunks: int | None = None
     """Text deltas when streaming (at most ``len(text)``); default one per word."""
     usage: bool = True
-    """False: the response carries no usage at all (as some compatible servers do)."""
+    """False: no usage at all (as some OpenAI-compatible servers); Anthropic formats, which
+    always report usage, send zeros."""
     delay: float = 0.0
     """Seconds to wait before answering (to test client timeouts)."""
     chunk_delay: float = 0.0
