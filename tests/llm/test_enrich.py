@@ -397,3 +397,12 @@ def test_official_genai_openai_instrumentation_spans_carry_cost(fake, provider_a
     assert two[A.OTELYTICS_COST_USD] == pytest.approx(
         gp("gpt-4o-mini", "openai", inp=500, out=3), rel=1e-9)
     assert one[A.OTELYTICS_COST_SOURCE] == two[A.OTELYTICS_COST_SOURCE] == "price_table"
+
+
+def test_unknown_response_model_falls_back_to_the_requested_one():
+    got = enrich_attributes({A.GEN_AI_PROVIDER_NAME: "openai",
+                             A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+                             A.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-custom-deployment-7",
+                             A.GEN_AI_USAGE_INPUT_TOKENS: 1000})
+    assert got[A.OTELYTICS_COST_USD] == pytest.approx(gp("gpt-4o-mini", "openai", inp=1000,
+                                                         out=0), rel=1e-9)
