@@ -105,13 +105,17 @@ def enrich_attributes(attrs: Any, start_time_ns: int | None = None) -> dict[str,
         # reported without the cache (provider-raw meaning): OTel's input includes it
         input_tokens += cache_read + cache_creation
         updates[GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
-    model = attrs.get(GEN_AI_RESPONSE_MODEL) or attrs.get(GEN_AI_REQUEST_MODEL)
+    response_model = attrs.get(GEN_AI_RESPONSE_MODEL)
+    request_model = attrs.get(GEN_AI_REQUEST_MODEL)
     usage = Usage(input_tokens=input_tokens, output_tokens=_int(raw_out or 0),
                   cache_read_tokens=cache_read, cache_creation_tokens=cache_creation,
                   reasoning_tokens=_int(attrs.get(GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 0)))
     when = (datetime.fromtimestamp(start_time_ns / 1e9, UTC)
             if start_time_ns else None)
-    cost = price(str(provider or ""), str(model), usage, when=when) if model else None
+    cost = None
+    for model in (response_model, request_model):  # the served model first, then the asked
+        if model and cost is None:
+            cost = price(str(provider or ""), str(model), usage, when=when)
     if cost is None:
         updates[OTELYTICS_COST_SOURCE] = _UNPRICED
     else:
