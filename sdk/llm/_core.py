@@ -118,6 +118,58 @@ class _Labels:
 _labels = _Labels()
 
 
+class _Totals:
+    """Cost and unpriced-call totals summed in process, published by observable counters.
+
+    A synchronous counter ``add`` costs as much as a histogram ``record`` (attribute
+    hashing, measurement objects); a dict update under a lock costs well under a microsecond
+    and the collector reads the same cumulative sums.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.cost: dict[tuple[Any, ...], tuple[dict[str, Any], float]] = {}
+        self.unpriced: dict[tuple[Any, ...], tuple[dict[str, Any], int]] = {}
+        self._registered = False
+
+    def _register(self) -> None:
+        self._registered = True
+        meter = _state.meter()
+        for spec, table in ((m.OTELYTICS_LLM_COST, self.cost),
+                            (m.OTELYTICS_LLM_UNPRICED_CALLS, self.unpriced)):
+            meter.create_observable_counter(
+                spec.name, [lambda _opts, t=table: self._observe(t)], unit=spec.unit,
+                description=spec.brief)
+
+    def _observe(self, table: dict[tuple[Any, ...], tuple[dict[str, Any], Any]]) -> Any:
+        from opentelemetry.metrics import Observation
+
+        with self._lock:
+            items = list(table.values())
+        return [Observation(v, labels) for labels, v in items]
+
+    def add_cost(self, labels: dict[str, Any], usd: float) -> None:
+        with self._lock:
+            if not self._registered:
+                self._register()
+            k = tuple(labels.items())
+            hit = self.cost.get(k)
+            self.cost[k] = (labels, usd + (hit[1] if hit is not None else 0.0))
+
+    def add_unpriced(self, labels: dict[str, Any]) -> None:
+        with self._lock:
+            if not self._registered:
+                self._register()
+            k = tuple(labels.items())
+            hit = self.unpriced.get(k)
+            self.unpriced[k] = (labels, 1 + (hit[1] if hit is not None else 0))
+
+
+_totals = _Totals()
+
+
 class Invocation:
     """The running state of one GenAI call; created by :func:`begin`.
 
@@ -343,10 +395,10 @@ class Invocation:
         if self.output_tokens is not None and self.operation != "embeddings":
             tokens.record(self.output_tokens, out)
         if priced:
-            instrument(m.OTELYTICS_LLM_COST).add(cost, base)
             instrument(m.OTELYTICS_LLM_COST_PER_CALL).record(cost, base)
+            _totals.add_cost(base, cost)  # type: ignore[arg-type]
         else:
-            instrument(m.OTELYTICS_LLM_UNPRICED_CALLS).add(1, base)
+            _totals.add_unpriced(base)
 
 
 def begin(provider: str, operation: str, model: str | None, *,
