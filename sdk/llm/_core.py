@@ -24,7 +24,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from otelytics import _state
 from otelytics._call import report_internal_error
 from otelytics._frames import FRAME_KEY, Frame, add_usage
-from otelytics.llm import _settings
+from otelytics.llm import _hist, _settings
 from otelytics.semconv import attributes as a
 from otelytics.semconv import metrics as m
 
@@ -382,20 +382,17 @@ class Invocation:
                  priced: bool) -> None:
         base, dur, inp, out = _labels.get(self.operation, self.provider, self.model,
                                           self.response_model, self.server, etype)
-        instrument = _state.instrument
-        instrument(m.GEN_AI_CLIENT_OPERATION_DURATION).record(elapsed, dur)
+        _hist.duration.record(elapsed, dur)
         if etype is not None:
             return
         if self.first is not None:
-            instrument(m.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK).record(
-                self.first - self.t0, base)
-        tokens = instrument(m.GEN_AI_CLIENT_TOKEN_USAGE)
+            _hist.ttfc.record(self.first - self.t0, base)
         if self.input_tokens is not None:
-            tokens.record(self.input_tokens, inp)
+            _hist.tokens.record(self.input_tokens, inp)
         if self.output_tokens is not None and self.operation != "embeddings":
-            tokens.record(self.output_tokens, out)
+            _hist.tokens.record(self.output_tokens, out)
         if priced:
-            instrument(m.OTELYTICS_LLM_COST_PER_CALL).record(cost, base)
+            _hist.cost_per_call.record(cost, base)  # type: ignore[arg-type]
             _totals.add_cost(base, cost)  # type: ignore[arg-type]
         else:
             _totals.add_unpriced(base)
