@@ -82,7 +82,7 @@ def fingerprint(model: str | None, content: Any, params: dict[str, Any]) -> str 
     if not s.fingerprint:
         return None
     payload = _dumps([model, content, params]).encode("utf-8", "surrogatepass")
-    return hmac.new(s.fingerprint_key, payload, "sha256").hexdigest()[:32]
+    return hmac.digest(s.fingerprint_key, payload, "sha256")[:16].hex()
 
 
 class _Labels:

@@ -174,3 +174,21 @@ def test_bridged_genai_histograms_are_exact_cumulative_and_delta(python_run):
     one = sum(pricing.price("openai", "gpt-4o-mini", pricing.Usage(n, n // 10)).usd
               for n in (100, 300))
     assert abs(out["cum"][1]["otelytics.llm.cost:None"] - 2 * one) < 1e-12
+
+
+def test_default_fingerprint_key_is_random_per_install_and_kept(tmp_path, monkeypatch):
+    from otelytics.llm import _settings
+
+    monkeypatch.delenv("OTELYTICS_FINGERPRINT_KEY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    try:
+        first = _settings.refresh().fingerprint_key
+        path = tmp_path / "otelytics" / "fingerprint.key"
+        assert path.read_bytes() == first and len(first) == 64
+        assert (path.stat().st_mode & 0o777) == 0o600
+        assert _settings.refresh().fingerprint_key == first  # kept across processes
+        (path).unlink()
+        assert _settings.refresh().fingerprint_key != first  # random, not derived
+    finally:
+        monkeypatch.undo()
+        _settings.refresh()

@@ -27,7 +27,7 @@ def _console_spans(stdout: str) -> list[dict]:
 def test_example_app_under_opentelemetry_instrument(python_run):
     env = {
         "OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none", "OTELYTICS_FINGERPRINT_KEY": "example",
         # the official OpenAI instrumentation, if installed, would own the spans (see dedupe)
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai",
     }
