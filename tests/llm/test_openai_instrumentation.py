@@ -421,3 +421,21 @@ def test_suppressed_instrumentation_records_nothing(oai, fake, spans):
     finally:
         otelytics.enable()
     assert llm_spans(spans) == []
+
+
+def test_async_responses_stream_and_embeddings(aoai, fake, spans):
+    fake.script(Reply(text="async words", input_tokens=7, output_tokens=2),
+                Reply(input_tokens=3, embedding_dimensions=4))
+
+    async def main():
+        s = await aoai.responses.create(model=GPT, input="hi", stream=True)
+        kinds = [e.type async for e in s]
+        e = await aoai.embeddings.create(model="text-embedding-3-small", input="x")
+        await aoai.close()
+        return kinds, e
+
+    kinds, emb = asyncio.run(main())
+    assert kinds[-1] == "response.completed" and len(emb.data[0].embedding) == 4
+    chat, embed = sorted(llm_spans(spans), key=lambda s: s.start_time)
+    assert chat.attributes[a.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+    assert embed.attributes[a.GEN_AI_USAGE_INPUT_TOKENS] == 3
