@@ -10,7 +10,7 @@ cache writes; the cache figures are the parts of it; ``reasoning`` is part of ``
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -65,24 +65,29 @@ def _canonical(obj: Any) -> Any:
     return obj
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_ENCODER_ANY = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                default=repr)
+
+
 def _dumps(obj: Any) -> str:
+    """Canonical JSON (sorted keys); SDK objects through ``model_dump``."""
     try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return _ENCODER.encode(obj)
     except (TypeError, ValueError):
-        return json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False, default=repr)
+        return _ENCODER_ANY.encode(_canonical(obj))
 
 
 def fingerprint(model: str | None, content: Any, params: dict[str, Any]) -> str | None:
-    """Keyed hash (HMAC-SHA256, 128 bits in hex) of model + messages + parameters.
-
-    Equal requests give equal fingerprints under one key; the content cannot be recovered.
+    """Keyed hash (BLAKE2b in keyed mode, a MAC; 128 bits in hex) of model + messages +
+    parameters. Equal requests give equal fingerprints under one key; the content cannot be
+    recovered, nor tested against guesses without the key.
     """
     s = _settings.current()
     if not s.fingerprint:
         return None
     payload = _dumps([model, content, params]).encode("utf-8", "surrogatepass")
-    return hmac.digest(s.fingerprint_key, payload, "sha256")[:16].hex()
+    return hashlib.blake2b(payload, key=s.fingerprint_key[:64], digest_size=16).hexdigest()
 
 
 class _Labels:

@@ -90,6 +90,8 @@ def _resolve() -> LLMSettings:
     key_env = os.environ.get("OTELYTICS_FINGERPRINT_KEY")
     fingerprint = _bool("OTELYTICS_LLM_FINGERPRINT", True)
     key = key_env.encode() if key_env else (_default_key() if fingerprint else b"")
+    if len(key) > 64:  # BLAKE2b keys are at most 64 bytes
+        key = hashlib.sha256(key).digest()
     return LLMSettings(
         capture_content=mode.lower() in _SPAN_MODES,
         max_content_length=_int("OTELYTICS_MAX_CONTENT_LENGTH", 16384),
