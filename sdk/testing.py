@@ -101,6 +101,10 @@ class Reply:
     """Seconds to wait before each streamed event."""
     drop_after: int | None = None
     """Close the connection abruptly after this many SSE events (0: before any response)."""
+    stream_error: ErrorReply | None = None
+    """Streams only: after ``stream_error_after`` events, send this error *inside* the stream
+    (an SSE ``error`` event, as the APIs do when overloaded mid-answer) and end it."""
+    stream_error_after: int = 1
     embedding_dimensions: int = 8
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -203,11 +207,15 @@ class _Answer:
 
     def anthropic_usage(self) -> dict[str, Any]:
         r = self.reply
-        return {"input_tokens": self.input - r.cache_read_tokens - r.cache_creation_tokens,
-                "output_tokens": self.output,
-                "cache_creation_input_tokens": r.cache_creation_tokens,
-                "cache_read_input_tokens": r.cache_read_tokens,
-                "service_tier": "standard"}
+        usage: dict[str, Any] = {
+            "input_tokens": self.input - r.cache_read_tokens - r.cache_creation_tokens,
+            "output_tokens": self.output,
+            "cache_creation_input_tokens": r.cache_creation_tokens,
+            "cache_read_input_tokens": r.cache_read_tokens,
+            "service_tier": "standard"}
+        if r.reasoning_tokens:
+            usage["output_tokens_details"] = {"thinking_tokens": r.reasoning_tokens}
+        return usage
 
 
 class _Dropped(Exception):
@@ -357,8 +365,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, payload: Any, headers: Mapping[str, str] = ()) -> None:
         body = json.dumps(payload).encode()
+        rid = f"req_fake{self.fake._next_id():06d}"
         head = {"Content-Type": "application/json", "Content-Length": str(len(body)),
-                "x-request-id": f"req_fake{self.fake._next_id():06d}", **dict(headers)}
+                "x-request-id": rid, "request-id": rid, **dict(headers)}
         self.wfile.write(self._head(status, head) + body)
 
     def _drop(self) -> None:
@@ -370,10 +379,14 @@ class _Handler(BaseHTTPRequestHandler):
         raise _Dropped
 
     def _stream(self, events: list[tuple[str | None, Any]], reply: Reply) -> None:
+        rid = f"req_fake{self.fake._next_id():06d}"
         head = {"Content-Type": "text/event-stream; charset=utf-8",
                 "Transfer-Encoding": "chunked", "Cache-Control": "no-cache",
-                "x-request-id": f"req_fake{self.fake._next_id():06d}", **dict(reply.headers)}
+                "x-request-id": rid, "request-id": rid, **dict(reply.headers)}
         self.wfile.write(self._head(200, head))
+        if reply.stream_error is not None:
+            at = max(0, reply.stream_error_after)
+            events = [*events[:at], self._stream_error(reply.stream_error)]
         for i, (name, data) in enumerate(events):
             if reply.drop_after is not None and i >= reply.drop_after:
                 self._drop()
@@ -383,6 +396,14 @@ class _Handler(BaseHTTPRequestHandler):
             raw = frame.encode()
             self.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
         self.wfile.write(b"0\r\n\r\n")
+
+    def _stream_error(self, err: ErrorReply) -> tuple[str | None, Any]:
+        if "/messages" in self.path:
+            etype = err.type or _ANTHROPIC_ERROR.get(err.status, "api_error")
+            return ("error", {"type": "error", "error": {"type": etype, "message": err.message}})
+        etype, code = _OPENAI_ERROR.get(err.status, ("server_error", None))
+        return (None, {"error": {"message": err.message, "type": err.type or etype,
+                                 "param": None, "code": err.code or code}})
 
     # --- dispatch ------------------------------------------------------------------------
     def do_GET(self) -> None:
@@ -598,7 +619,7 @@ class _Handler(BaseHTTPRequestHandler):
                    "usage": a.anthropic_usage() if r.usage else
                    {"input_tokens": 0, "output_tokens": 0}}
         if not body.get("stream"):
-            self._send_json(200, message, {"request-id": msg_id, **dict(r.headers)})
+            self._send_json(200, message, r.headers)
             return
         usage = a.anthropic_usage()
         events: list[tuple[str | None, Any]] = [("message_start", {

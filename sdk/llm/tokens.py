@@ -5,11 +5,12 @@ caller abandoned before the usage chunk): an estimate marked ``otelytics.usage.e
 beats a call with no tokens and no cost.
 
 Method: the text is split the way byte-pair tokenizers pre-split it (letter runs with their
-leading space, digit groups of up to three, punctuation runs, whitespace runs); a short letter
-run is one token, a longer one costs one token per ``_CHARS_PER_TOKEN`` characters (long or rare
-words split into several tokens); text outside ASCII costs more per character. The constants were
-calibrated against cl100k/o200k counts of English prose, code and JSON: see ``docs/llm.md``
-("Token estimates") for the measured error.
+leading space, digit groups of up to three, punctuation runs, whitespace runs) and each piece
+costs what such tokenizers typically give it: a common-length word one token, a long one one per
+four letters, accented letters a little more, other alphabets one per three letters, CJK about
+one per character, punctuation one per three characters. The constants were fitted to the mean
+of o200k_base and cl100k_base counts; ``docs/llm.md`` ("Token estimates") has the measured
+error on samples that were not used for fitting.
 """
 
 from __future__ import annotations
@@ -24,9 +25,14 @@ __all__ = ["estimate_messages", "estimate_text"]
 
 # letters (with an optional leading space), digit groups, punctuation runs, whitespace runs
 _PIECES = re.compile(r" ?[^\W\d_]+| ?\d{1,3}| ?[^\w\s]+|\s+|_+", re.UNICODE)
-_SHORT_WORD = 7          # letter runs up to this many characters (plus space) are one token
-_CHARS_PER_TOKEN = 4.0   # beyond that, about four characters per token
-_NON_ASCII_CHARS_PER_TOKEN = 1.6  # non-Latin scripts: closer to one token per character
+# Fitted to o200k_base and cl100k_base counts (their mean) of English prose, Markdown, Python,
+# JSON, logs and six other languages; see docs/llm.md, "Token estimates".
+_SHORT_WORD = 10          # an ASCII word up to this many letters is one token
+_CHARS_PER_TOKEN = 4.0    # a longer one: one token per four letters
+_DIACRITIC = 0.5          # each accented letter of a Latin word costs half a token more
+_CHARS_PER_TOKEN_ALPHA = 3.0  # Cyrillic, Greek, Arabic, Hebrew, ... words
+_CJK_PER_CHAR = 0.9       # Chinese, Japanese, Korean: about one token per character
+_PUNCT_PER_TOKEN = 3.0    # punctuation runs: up to three characters per token
 
 _PER_MESSAGE = 3   # role and separators around each message (OpenAI's published overhead)
 _PER_NAME = 1
@@ -35,15 +41,27 @@ _PER_TOOL = 8      # function wrapper around each tool schema
 _IMAGE = 85        # a low-detail image; a fixed guess, images are rarely estimated
 
 
-def _piece_tokens(piece: str) -> int:
-    n = len(piece)
-    if piece.isascii():
-        if piece[0].isspace() and piece.strip() == "":
-            return 1 if n <= 4 or "\n" not in piece else math.ceil(piece.count("\n") / 2)
-        if n <= _SHORT_WORD + (piece[0] == " "):
-            return 1
-        return math.ceil(n / _CHARS_PER_TOKEN)
-    return max(1, math.ceil(n / _NON_ASCII_CHARS_PER_TOKEN))
+def _piece_tokens(piece: str) -> float:
+    word = piece.lstrip(" ")
+    if not word:
+        return 1.0  # a run of spaces
+    first = word[0]
+    if first.isspace():
+        return 1.0  # newlines and indentation merge into one token
+    if first.isdigit():
+        return 1.0  # digit groups of up to three
+    n = len(word)
+    if first.isalpha():
+        if word.isascii():
+            return 1.0 if n <= _SHORT_WORD else n / _CHARS_PER_TOKEN
+        top = ord(max(word))
+        if top < 0x250:  # Latin with diacritics
+            base = 1.0 if n <= _SHORT_WORD else n / _CHARS_PER_TOKEN
+            return base + _DIACRITIC * sum(1 for ch in word if ord(ch) > 127)
+        if top < 0x3040:  # other alphabets
+            return max(1.0, n / _CHARS_PER_TOKEN_ALPHA)
+        return n * _CJK_PER_CHAR
+    return float(math.ceil(n / _PUNCT_PER_TOKEN))
 
 
 def estimate_text(text: str) -> int:
@@ -51,7 +69,7 @@ def estimate_text(text: str) -> int:
     if not text:
         return 0
     try:
-        return sum(_piece_tokens(p) for p in _PIECES.findall(str(text)))
+        return max(1, round(sum(_piece_tokens(p) for p in _PIECES.findall(str(text)))))
     except Exception:  # never hurt the caller: fall back to the plain ratio
         return math.ceil(len(str(text)) / _CHARS_PER_TOKEN)
 

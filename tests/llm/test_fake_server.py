@@ -381,3 +381,37 @@ def test_async_responses_and_embeddings(fake):
     assert events[-1].type == "response.completed"
     assert events[-1].response.usage.output_tokens == 2
     assert len(emb.data[0].embedding) == 8
+
+
+def test_error_inside_a_stream(fake, oai, claude):
+    fake.script(Reply(text="a b c d", stream_error=ErrorReply(500, "boom"),
+                      stream_error_after=3), path="/chat/completions")
+    fake.script(Reply(text="a b c d", stream_error=ErrorReply(529, "Overloaded"),
+                      stream_error_after=4), path="/messages")
+    got = []
+    with pytest.raises(openai.APIError, match="boom"):
+        for chunk in oai.chat.completions.create(model="m", messages=MSGS, stream=True):
+            got.append(chunk.choices[0].delta.content)
+    assert got == ["", "a", " b"]
+    kinds = []
+    with pytest.raises(anthropic.APIStatusError) as err:
+        for event in claude.messages.create(model=CLAUDE, max_tokens=5, messages=MSGS,
+                                            stream=True):
+            kinds.append(event.type)
+    assert kinds == ["message_start", "content_block_start", "content_block_delta"]  # + ping
+    assert err.value.body["error"]["type"] == "overloaded_error"
+
+
+def test_anthropic_thinking_tokens(fake, claude):
+    fake.script(Reply(text="x", input_tokens=10, output_tokens=50, reasoning_tokens=30))
+    usage = claude.messages.create(model=CLAUDE, max_tokens=5, messages=MSGS).usage
+    assert usage.output_tokens == 50
+    assert usage.output_tokens_details.thinking_tokens == 30
+
+
+def test_request_ids_reach_the_sdks(fake, oai, claude):
+    raw = oai.chat.completions.with_raw_response.create(model="m", messages=MSGS)
+    assert raw.headers["x-request-id"].startswith("req_fake")
+    assert raw.parse()._request_id == raw.headers["x-request-id"]
+    msg = claude.messages.create(model=CLAUDE, max_tokens=5, messages=MSGS)
+    assert msg._request_id.startswith("req_fake")

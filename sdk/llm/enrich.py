@@ -1,0 +1,236 @@
+"""Cost and normalised usage on every GenAI span, whoever produced it, before any exporter.
+
+Our own instrumentors price their spans; spans from the official genai instrumentations,
+OpenLLMetry, OpenLIT or anthropic 2.x's built-in telemetry (scope ``com.anthropic.sdk.python``)
+carry ``gen_ai.usage.*`` but no cost. :class:`EnrichingSpanProcessor` adds, to any span with
+usage attributes and no ``otelytics.cost.*`` yet:
+
+* ``otelytics.cost.usd``, ``otelytics.cost.source``, ``otelytics.cost.price_version`` — or
+  ``otelytics.cost.source="unpriced"`` when the model is unknown (never $0);
+* ``gen_ai.usage.cache_creation.input_tokens`` from the ``cache_write`` spelling (anthropic's);
+* ``gen_ai.provider.name`` from the deprecated ``gen_ai.system`` when missing;
+* ``gen_ai.usage.input_tokens`` made to include the cache when a producer reported it without
+  (input smaller than its own cache counts, as OpenLIT does for Anthropic).
+
+Where it runs: an ended SDK span's attributes are frozen and shared with the ``ReadableSpan``
+every processor and exporter receives. The SDK calls every processor's ``_on_ending(span)``
+before any processor's ``on_end``; we enrich there (briefly unfreezing the attribute map, so
+size limits still apply), which puts the cost on the span for *every* exporter whatever the
+processor order. ``install()`` also places the processor first in the provider's chain, and
+``on_end`` enriches whatever ``_on_ending`` did not (an SDK without that hook), so an SDK
+change degrades to "first processor wins", never to an exception. ``tests/llm/test_enrich.py``
+pins the SDK internals this relies on.
+
+A span without usage costs one dictionary lookup. Nothing here raises into the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from otelytics.llm.pricing import Usage, price
+from otelytics.semconv.attributes import (
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_MODEL,
+    GEN_AI_SYSTEM,
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    OTELYTICS_COST_PRICE_VERSION,
+    OTELYTICS_COST_SOURCE,
+    OTELYTICS_COST_USD,
+    OtelyticsCostSourceValues,
+)
+
+__all__ = ["EnrichingSpanProcessor", "enrich_attributes", "install", "uninstall"]
+
+_log = logging.getLogger("otelytics")
+
+_UNPRICED = OtelyticsCostSourceValues.UNPRICED.value
+# deprecated gen_ai.system values (and producers' spellings) -> gen_ai.provider.name
+_SYSTEMS = {"az.ai.openai": "azure.ai.openai", "az.ai.inference": "azure.ai.inference",
+            "azure": "azure.ai.openai", "xai": "x_ai", "vertex_ai": "gcp.vertex_ai",
+            "gemini": "gcp.gemini", "bedrock": "aws.bedrock", "mistralai": "mistral_ai",
+            "mistral": "mistral_ai", "google": "gcp.gen_ai"}
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def enrich_attributes(attrs: Any, start_time_ns: int | None = None) -> dict[str, Any] | None:
+    """The attributes to add to a span with these ``attrs``, or None when none apply.
+
+    Pure: reads a mapping, returns what to add or overwrite. Exposed for the OTLP receiver and
+    for tests; the processor below applies it to live spans.
+    """
+    if OTELYTICS_COST_USD in attrs or OTELYTICS_COST_SOURCE in attrs:
+        return None
+    raw_in = attrs.get(GEN_AI_USAGE_INPUT_TOKENS)
+    raw_out = attrs.get(GEN_AI_USAGE_OUTPUT_TOKENS)
+    if raw_in is None and raw_out is None:
+        return None
+    updates: dict[str, Any] = {}
+    provider = attrs.get(GEN_AI_PROVIDER_NAME)
+    if not provider:
+        system = attrs.get(GEN_AI_SYSTEM)
+        if isinstance(system, str) and system:
+            provider = _SYSTEMS.get(system.lower(), system.lower())
+            updates[GEN_AI_PROVIDER_NAME] = provider
+    cache_read = _int(attrs.get(GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0))
+    cache_creation = attrs.get(GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+    if cache_creation is None:
+        cache_creation = attrs.get(GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
+        if cache_creation is not None:
+            updates[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = _int(cache_creation)
+    cache_creation = _int(cache_creation or 0)
+    input_tokens = _int(raw_in or 0)
+    if raw_in is not None and input_tokens < cache_read + cache_creation:
+        # reported without the cache (provider-raw meaning): OTel's input includes it
+        input_tokens += cache_read + cache_creation
+        updates[GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
+    model = attrs.get(GEN_AI_RESPONSE_MODEL) or attrs.get(GEN_AI_REQUEST_MODEL)
+    usage = Usage(input_tokens=input_tokens, output_tokens=_int(raw_out or 0),
+                  cache_read_tokens=cache_read, cache_creation_tokens=cache_creation,
+                  reasoning_tokens=_int(attrs.get(GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 0)))
+    when = (datetime.fromtimestamp(start_time_ns / 1e9, UTC)
+            if start_time_ns else None)
+    cost = price(str(provider or ""), str(model), usage, when=when) if model else None
+    if cost is None:
+        updates[OTELYTICS_COST_SOURCE] = _UNPRICED
+    else:
+        updates[OTELYTICS_COST_USD] = cost.usd
+        updates[OTELYTICS_COST_SOURCE] = cost.source
+        updates[OTELYTICS_COST_PRICE_VERSION] = cost.version
+    return updates
+
+
+class EnrichingSpanProcessor(SpanProcessor):
+    """Adds cost and normalised usage to GenAI spans before exporters see them.
+
+    ``stats`` counts what it did: ``priced``, ``unpriced``, ``failed`` (spans it could not
+    enrich: an SDK whose span attributes it cannot update, or an unexpected error).
+    """
+
+    def __init__(self) -> None:
+        self.stats = {"priced": 0, "unpriced": 0, "failed": 0}
+        self._lock = threading.Lock()
+        self._warned = False
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    def _enrich(self, span: Any) -> None:
+        try:
+            attrs = span._attributes  # shared with the ReadableSpan handed to exporters
+            # BoundedAttributes raises KeyError inside `in`/`get` for a missing key: read the
+            # plain dict behind it (one hash lookup for a span that is not GenAI)
+            raw = getattr(attrs, "_dict", attrs)
+            if raw is None or (GEN_AI_USAGE_INPUT_TOKENS not in raw
+                               and GEN_AI_USAGE_OUTPUT_TOKENS not in raw):
+                return
+            updates = enrich_attributes(raw, span.start_time)
+            if not updates:
+                return
+            frozen = getattr(attrs, "_immutable", None)
+            if frozen is None:  # a plain mapping (a ReadableSpan built by hand)
+                attrs.update(updates)
+            else:
+                attrs._immutable = False
+                try:
+                    for key, value in updates.items():
+                        attrs[key] = value
+                finally:
+                    attrs._immutable = frozen
+            self._count("unpriced" if OTELYTICS_COST_USD not in updates else "priced")
+        except Exception as exc:  # an SDK change or a bug here must never reach the app
+            self._count("failed")
+            if not self._warned:
+                self._warned = True
+                _log.warning("otelytics: cannot add cost to GenAI spans (%r); they are "
+                             "exported without it", exc)
+
+    def _on_ending(self, span: Any) -> None:
+        self._enrich(span)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._enrich(span)  # no-op when _on_ending already did it
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _chain(tracer_provider: Any) -> Any:
+    chain = getattr(tracer_provider, "_active_span_processor", None)
+    if chain is None or not isinstance(getattr(chain, "_span_processors", None), tuple) \
+            or not hasattr(chain, "_lock"):
+        return None
+    return chain
+
+
+def install(tracer_provider: Any = None) -> EnrichingSpanProcessor | None:
+    """Put an :class:`EnrichingSpanProcessor` first in ``tracer_provider``'s processor chain.
+
+    ``tracer_provider`` defaults to the global one. Idempotent: returns the processor already
+    installed. Returns None when the provider is not an SDK TracerProvider (nothing to enrich).
+    Never raises.
+    """
+    try:
+        if tracer_provider is None:
+            from opentelemetry import trace
+
+            tracer_provider = trace.get_tracer_provider()
+        if not hasattr(tracer_provider, "add_span_processor"):
+            return None
+        chain = _chain(tracer_provider)
+        if chain is None:  # an SDK whose internals moved: last in the chain, still enriched
+            proc = EnrichingSpanProcessor()  # by _on_ending when the SDK calls it
+            tracer_provider.add_span_processor(proc)
+            return proc
+        with chain._lock:
+            for existing in chain._span_processors:
+                if isinstance(existing, EnrichingSpanProcessor):
+                    return existing
+            proc = EnrichingSpanProcessor()
+            chain._span_processors = (proc, *chain._span_processors)
+        return proc
+    except Exception as exc:
+        _log.warning("otelytics: could not install GenAI span enrichment: %r", exc)
+        return None
+
+
+def uninstall(tracer_provider: Any = None) -> None:
+    """Remove the enrichment processor(s) ``install`` added. Never raises."""
+    try:
+        if tracer_provider is None:
+            from opentelemetry import trace
+
+            tracer_provider = trace.get_tracer_provider()
+        chain = _chain(tracer_provider)
+        if chain is None:
+            return
+        with chain._lock:
+            chain._span_processors = tuple(
+                p for p in chain._span_processors if not isinstance(p, EnrichingSpanProcessor))
+    except Exception as exc:
+        _log.debug("otelytics: uninstall enrichment failed: %r", exc)

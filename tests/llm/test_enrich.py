@@ -1,0 +1,363 @@
+"""EnrichingSpanProcessor: cost on GenAI spans that others produced, before any exporter.
+
+Spans come from real SDK TracerProviders (one per test, not the global one) under foreign
+scope names, and from the anthropic 2.x SDK's own telemetry talking to FakeLLMServer; they are
+read back from InMemorySpanExporter and from the official OTLP/HTTP exporter through a tiny
+collector that decodes the protobuf. Expected costs come from genai_prices.calc_price.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import warnings
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import anthropic
+import genai_prices
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otelytics.llm import enrich
+from otelytics.llm.enrich import EnrichingSpanProcessor, enrich_attributes, install, uninstall
+from otelytics.llm.pricing import set_prices
+from otelytics.semconv import attributes as A
+from otelytics.testing import FakeLLMServer, Reply
+
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="anthropic")
+
+OPENAI_SCOPE = "opentelemetry.instrumentation.genai.openai"
+
+
+def gp(model, provider, *, inp, out, cr=0, cw=0, when=None):
+    kw = {"input_tokens": inp, "output_tokens": out}
+    if cr:
+        kw["cache_read_tokens"] = cr
+    if cw:
+        kw["cache_write_tokens"] = cw
+    return float(genai_prices.calc_price(genai_prices.Usage(**kw), model, provider_id=provider,
+                                         genai_request_timestamp=when).total_price)
+
+
+@pytest.fixture(autouse=True)
+def _table_prices_only():
+    set_prices(None)
+    yield
+    set_prices(None)
+
+
+@pytest.fixture
+def provider_and_spans():
+    """A provider whose exporter was added BEFORE install(): enrichment must still win."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    proc = install(provider)
+    yield provider, exporter, proc
+    provider.shutdown()
+
+
+def _emit(provider, scope, name, attrs, start_time=None):
+    with provider.get_tracer(scope).start_as_current_span(name, attributes=attrs,
+                                                          start_time=start_time):
+        pass
+
+
+def test_foreign_openai_span_gets_the_genai_prices_cost(provider_and_spans):
+    provider, exporter, proc = provider_and_spans
+    _emit(provider, OPENAI_SCOPE, "chat gpt-4o-mini", {
+        A.GEN_AI_OPERATION_NAME: "chat", A.GEN_AI_PROVIDER_NAME: "openai",
+        A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini", A.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 1200, A.GEN_AI_USAGE_OUTPUT_TOKENS: 300,
+        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 1000})
+    (span,) = exporter.get_finished_spans()
+    assert span.instrumentation_scope.name == OPENAI_SCOPE
+    assert span.attributes[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("gpt-4o-mini-2024-07-18", "openai", inp=1200, out=300, cr=1000), rel=1e-9)
+    assert span.attributes[A.OTELYTICS_COST_SOURCE] == "price_table"
+    assert span.attributes[A.OTELYTICS_COST_PRICE_VERSION] == \
+        f"genai-prices {genai_prices.__version__}"
+    assert span.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == 1200  # already OTel meaning
+    assert proc.stats == {"priced": 1, "unpriced": 0, "failed": 0}
+
+
+def test_deprecated_system_cache_write_and_exclusive_input_are_normalised(provider_and_spans):
+    provider, exporter, _ = provider_and_spans
+    # OpenLIT-style Anthropic span: gen_ai.system, input WITHOUT the cache, cache_write spelling
+    _emit(provider, "openlit.otel.tracing", "chat claude-haiku-4-5", {
+        A.GEN_AI_SYSTEM: "anthropic", A.GEN_AI_REQUEST_MODEL: "claude-haiku-4-5",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 50, A.GEN_AI_USAGE_OUTPUT_TOKENS: 20,
+        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 4000,
+        A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 600})
+    attrs = exporter.get_finished_spans()[0].attributes
+    assert attrs[A.GEN_AI_PROVIDER_NAME] == "anthropic"
+    assert attrs[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 600
+    assert attrs[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 600  # kept as the producer sent
+    assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] == 4650
+    assert attrs[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("claude-haiku-4-5", "anthropic", inp=4650, out=20, cr=4000, cw=600), rel=1e-9)
+
+
+def test_system_spellings_map_to_provider_names():
+    got = enrich_attributes({A.GEN_AI_SYSTEM: "az.ai.openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o",
+                             A.GEN_AI_USAGE_INPUT_TOKENS: 10})
+    assert got[A.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+    assert got[A.OTELYTICS_COST_USD] == pytest.approx(gp("gpt-4o", "azure", inp=10, out=0))
+    # a provider name already present is never replaced
+    assert A.GEN_AI_PROVIDER_NAME not in enrich_attributes(
+        {A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_SYSTEM: "other",
+         A.GEN_AI_REQUEST_MODEL: "gpt-4o", A.GEN_AI_USAGE_OUTPUT_TOKENS: 1})
+
+
+def test_unknown_model_is_marked_unpriced_and_counted(provider_and_spans):
+    provider, exporter, proc = provider_and_spans
+    _emit(provider, "traceloop", "openai.chat", {
+        A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_REQUEST_MODEL: "gpt-next-unreleased",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 10, A.GEN_AI_USAGE_OUTPUT_TOKENS: 5})
+    _emit(provider, "traceloop", "openai.chat", {  # no model at all
+        A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_USAGE_INPUT_TOKENS: 10})
+    for span in exporter.get_finished_spans():
+        assert span.attributes[A.OTELYTICS_COST_SOURCE] == "unpriced"
+        assert A.OTELYTICS_COST_USD not in span.attributes
+    assert proc.stats["unpriced"] == 2
+
+
+def test_spans_already_priced_or_without_usage_are_untouched(provider_and_spans):
+    provider, exporter, proc = provider_and_spans
+    own = {A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+           A.GEN_AI_USAGE_INPUT_TOKENS: 10, A.OTELYTICS_COST_USD: 0.5,
+           A.OTELYTICS_COST_SOURCE: "user"}
+    _emit(provider, "otelytics", "chat gpt-4o-mini", own)
+    plain = {"http.request.method": "GET", A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini"}
+    _emit(provider, "opentelemetry.instrumentation.httpx", "GET", plain)
+    a, b = exporter.get_finished_spans()
+    assert dict(a.attributes) == own
+    assert dict(b.attributes) == plain
+    assert proc.stats == {"priced": 0, "unpriced": 0, "failed": 0}
+
+
+def test_price_is_the_one_in_effect_when_the_span_started(provider_and_spans):
+    provider, exporter, _ = provider_and_spans
+    early = datetime(2026, 1, 10, tzinfo=UTC)
+    _emit(provider, OPENAI_SCOPE, "chat", {
+        A.GEN_AI_PROVIDER_NAME: "anthropic", A.GEN_AI_REQUEST_MODEL: "claude-sonnet-4-6",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 300_000, A.GEN_AI_USAGE_OUTPUT_TOKENS: 1000},
+        start_time=int(early.timestamp() * 1e9))
+    cost = exporter.get_finished_spans()[0].attributes[A.OTELYTICS_COST_USD]
+    assert cost == pytest.approx(gp("claude-sonnet-4-6", "anthropic", inp=300_000, out=1000,
+                                    when=early), rel=1e-9)
+    assert cost != pytest.approx(gp("claude-sonnet-4-6", "anthropic", inp=300_000, out=1000))
+
+
+def test_user_prices_reach_foreign_spans(provider_and_spans):
+    provider, exporter, _ = provider_and_spans
+    set_prices({"version": "v1", "models": {"acme/bot": {"input_mtok": 1, "output_mtok": 2}}})
+    _emit(provider, "custom", "chat bot", {
+        A.GEN_AI_PROVIDER_NAME: "acme", A.GEN_AI_REQUEST_MODEL: "bot",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 1_000_000, A.GEN_AI_USAGE_OUTPUT_TOKENS: 500_000})
+    attrs = exporter.get_finished_spans()[0].attributes
+    assert attrs[A.OTELYTICS_COST_USD] == pytest.approx(2.0)
+    assert (attrs[A.OTELYTICS_COST_SOURCE], attrs[A.OTELYTICS_COST_PRICE_VERSION]) == (
+        "user", "user v1")
+
+
+def test_bad_attribute_values_never_raise(provider_and_spans):
+    provider, exporter, proc = provider_and_spans
+    _emit(provider, "weird", "chat", {
+        A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        A.GEN_AI_USAGE_INPUT_TOKENS: "lots", A.GEN_AI_USAGE_OUTPUT_TOKENS: [1, 2],
+        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: True})
+    attrs = exporter.get_finished_spans()[0].attributes
+    assert attrs[A.OTELYTICS_COST_USD] == 0.0  # unreadable counts are zero tokens
+    assert proc.stats["failed"] == 0
+
+
+# --- where it runs: SDK internals, order, install ---------------------------------------
+
+class _Probe(SpanProcessor):
+    def __init__(self, log):
+        self.log = log
+
+    def _on_ending(self, span):
+        self.log.append(("on_ending", span.name))
+
+    def on_end(self, span: ReadableSpan):
+        self.log.append(("on_end", span.name, A.OTELYTICS_COST_USD in span.attributes))
+
+
+def test_sdk_internals_we_rely_on():
+    """Fails if the SDK changes what enrichment relies on: every _on_ending runs before any
+    on_end, the ReadableSpan shares the span's attribute map, and the chain is a tuple."""
+    provider = TracerProvider()
+    log: list = []
+    provider.add_span_processor(_Probe(log))
+    provider.add_span_processor(_Probe(log))
+    chain = provider._active_span_processor
+    assert isinstance(chain._span_processors, tuple) and hasattr(chain, "_lock")
+    seen = []
+
+    class Keep(SpanProcessor):
+        def on_end(self, span):
+            seen.append(span)
+
+    provider.add_span_processor(Keep())
+    span = provider.get_tracer("t").start_span("s", attributes={"a": 1})
+    span.end()
+    assert [e[0] for e in log] == ["on_ending", "on_ending", "on_end", "on_end"]
+    assert seen[0]._attributes is span._attributes
+    assert span._attributes._immutable is True
+
+
+def test_enrichment_added_last_still_reaches_earlier_processors():
+    provider = TracerProvider()
+    log: list = []
+    provider.add_span_processor(_Probe(log))
+    provider.add_span_processor(EnrichingSpanProcessor())  # plain add: end of the chain
+    _emit(provider, OPENAI_SCOPE, "chat", {
+        A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 100})
+    assert ("on_end", "chat", True) in log
+
+
+def test_on_end_alone_enriches_when_first_in_chain():
+    """An SDK without _on_ending: install() puts us first, so on_end still precedes the rest."""
+    proc = EnrichingSpanProcessor()
+    provider = TracerProvider()
+    span = provider.get_tracer(OPENAI_SCOPE).start_span("chat", attributes={
+        A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 1000})
+    span.end()
+    readable = span._readable_span()
+    proc.on_end(readable)
+    assert readable.attributes[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("gpt-4o-mini", "openai", inp=1000, out=0))
+
+
+def test_install_is_first_idempotent_and_uninstallable():
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+    a = install(provider)
+    b = install(provider)
+    procs = provider._active_span_processor._span_processors
+    assert a is b and procs[0] is a and len(procs) == 2
+    uninstall(provider)
+    assert not any(isinstance(p, EnrichingSpanProcessor)
+                   for p in provider._active_span_processor._span_processors)
+
+
+def test_install_on_a_provider_without_the_sdk_chain():
+    class Foreign:
+        def __init__(self):
+            self.added = []
+
+        def add_span_processor(self, p):
+            self.added.append(p)
+
+    from opentelemetry.trace import NoOpTracerProvider
+
+    assert install(NoOpTracerProvider()) is None
+    foreign = Foreign()
+    proc = install(foreign)
+    assert foreign.added == [proc]  # falls back to the public API
+
+
+def test_processor_never_raises_on_spans_it_cannot_update(caplog):
+    from types import MappingProxyType
+
+    proc = EnrichingSpanProcessor()
+    frozen = ReadableSpan(name="chat", start_time=1, end_time=2, attributes=MappingProxyType({
+        A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 10}))
+    proc.on_end(frozen)
+    proc.on_end(frozen)
+    assert proc.stats["failed"] == 2
+    assert A.OTELYTICS_COST_USD not in frozen.attributes
+    warned = [r for r in caplog.records if r.name == enrich._log.name
+              and "cannot add cost" in r.getMessage()]
+    assert len(warned) == 1  # reported once, not per span
+
+
+# --- real producers: anthropic 2.x's own telemetry, official OTLP exporter ----------------
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeLLMServer() as srv:
+        yield srv
+
+
+def test_anthropic_sdk_own_spans_carry_cost(fake, provider_and_spans):
+    provider, exporter, _ = provider_and_spans
+    client = anthropic.Anthropic(base_url=fake.anthropic_base_url, api_key="k", max_retries=0,
+                                 open_telemetry={"tracer_provider": provider})
+    fake.script(Reply(text="hi", input_tokens=5000, cache_read_tokens=3000,
+                      cache_creation_tokens=1500, output_tokens=40),
+                Reply(text="a b c", input_tokens=800, cache_read_tokens=600, output_tokens=12))
+    client.messages.create(model="claude-haiku-4-5", max_tokens=50,
+                           messages=[{"role": "user", "content": "hi"}])
+    with client.messages.stream(model="claude-haiku-4-5", max_tokens=50,
+                                messages=[{"role": "user", "content": "hi"}]) as stream:
+        stream.until_done()
+    spans = exporter.get_finished_spans()
+    assert [s.instrumentation_scope.name for s in spans] == ["com.anthropic.sdk.python"] * 2
+    one, two = (s.attributes for s in spans)
+    assert one[A.GEN_AI_USAGE_INPUT_TOKENS] == 5000  # anthropic's span: cache included
+    assert one[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 1500
+    assert one[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 1500  # folded in by us
+    assert one[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("claude-haiku-4-5", "anthropic", inp=5000, out=40, cr=3000, cw=1500), rel=1e-9)
+    assert two[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("claude-haiku-4-5", "anthropic", inp=800, out=12, cr=600), rel=1e-9)
+
+
+class _Collector(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        self.server.bodies.append(body)  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_cost_reaches_an_otlp_backend(fake):
+    collector = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    collector.bodies = []  # type: ignore[attr-defined]
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    try:
+        provider = TracerProvider()
+        endpoint = f"http://127.0.0.1:{collector.server_address[1]}/v1/traces"
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        install(provider)
+        client = anthropic.Anthropic(base_url=fake.anthropic_base_url, api_key="k",
+                                     max_retries=0, open_telemetry={"tracer_provider": provider})
+        fake.script(Reply(text="ok", input_tokens=2000, cache_read_tokens=1000, output_tokens=9))
+        client.messages.create(model="claude-haiku-4-5", max_tokens=20,
+                               messages=[{"role": "user", "content": "hi"}])
+        assert provider.force_flush(10_000)
+        provider.shutdown()
+    finally:
+        collector.shutdown()
+        collector.server_close()
+    spans = []
+    for body in collector.bodies:  # type: ignore[attr-defined]
+        req = ExportTraceServiceRequest.FromString(body)
+        for rs in req.resource_spans:
+            for ss in rs.scope_spans:
+                spans += [(ss.scope.name, s) for s in ss.spans]
+    assert len(spans) == 1
+    scope, span = spans[0]
+    assert scope == "com.anthropic.sdk.python"
+    attrs = {kv.key: kv.value for kv in span.attributes}
+    assert attrs[A.OTELYTICS_COST_USD].double_value == pytest.approx(
+        gp("claude-haiku-4-5", "anthropic", inp=2000, out=9, cr=1000), rel=1e-9)
+    assert attrs[A.OTELYTICS_COST_SOURCE].string_value == "price_table"
