@@ -49,6 +49,13 @@ def test_example_app_under_opentelemetry_instrument(python_run):
               s["attributes"].get(a.GEN_AI_PROVIDER_NAME) == "anthropic"]
     assert len(claude) == 1
     assert claude[0]["attributes"][a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1800
+    # ... and the enrichment processor the distro installs priced it
+    import genai_prices
+
+    want = genai_prices.calc_price(genai_prices.Usage(
+        input_tokens=2100, cache_read_tokens=1800, cache_write_tokens=250, output_tokens=6),
+        "claude-haiku-4-5", provider_id="anthropic").total_price
+    assert abs(claude[0]["attributes"][a.OTELYTICS_COST_USD] - float(want)) < 1e-12
     assert "capital of France" not in proc.stdout.split("Retried fine.")[-1]  # no content
 
 
