@@ -238,7 +238,7 @@ class Invocation:
         self.content: Any = None  # request messages (for estimates and content capture)
         self.system: Any = None
         self.output_messages: Any = None
-        self.estimate_input: Callable[[], int] | None = None
+        self.estimate_input: Callable[[], int | None] | None = None
         self.extra: dict[str, Any] | None = None
 
     # --- what the response says ------------------------------------------------------

@@ -439,3 +439,16 @@ def test_async_responses_stream_and_embeddings(aoai, fake, spans):
     chat, embed = sorted(llm_spans(spans), key=lambda s: s.start_time)
     assert chat.attributes[a.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
     assert embed.attributes[a.GEN_AI_USAGE_INPUT_TOKENS] == 3
+
+
+def test_raw_and_streaming_response_variants(oai, fake, spans):
+    fake.script(Reply(input_tokens=9, output_tokens=2), Reply(text="x y z"))
+    raw = oai.chat.completions.with_raw_response.create(model=GPT, messages=MSGS)
+    assert raw.parse().usage.prompt_tokens == 9
+    with oai.chat.completions.with_streaming_response.create(model=GPT, messages=MSGS) as r:
+        body = b"".join(r.iter_bytes())  # the body is still the app's to read
+    assert b"x y z" in body
+    first, second = sorted(llm_spans(spans), key=lambda s: s.start_time)
+    assert first.attributes[a.GEN_AI_USAGE_INPUT_TOKENS] == 9
+    assert a.GEN_AI_USAGE_INPUT_TOKENS not in second.attributes  # unread: not guessed
+    assert second.attributes[a.OTELYTICS_COST_SOURCE] == "unpriced"
