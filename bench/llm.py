@@ -49,7 +49,7 @@ def _cpu_per_call(fn: Callable[[], object], calls: int) -> float:
     return (time.thread_time() - t0) / calls
 
 
-def run(rounds: int = 9, calls: int = 150, stream_calls: int = 40) -> dict[str, Any]:
+def run(rounds: int = 30, calls: int = 60, stream_calls: int = 15) -> dict[str, Any]:
     os.environ.pop("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None)
     os.environ.setdefault("OTELYTICS_FINGERPRINT_KEY", "bench")
     os.environ["OTEL_METRIC_EXPORT_INTERVAL"] = "3600000"
