@@ -72,7 +72,9 @@ def test_existing_provider_is_kept_with_its_processors(python_run):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["provider_same"] is True
-    assert out["procs"] == ["SimpleSpanProcessor", "MembershipSpanProcessor"]
+    # the GenAI enrichment processor goes first (it must run before any exporter)
+    assert out["procs"] == ["EnrichingSpanProcessor", "SimpleSpanProcessor",
+                            "MembershipSpanProcessor"]
     assert out["spans"] == ["f", "session s"]
 
 
