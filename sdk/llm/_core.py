@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -173,6 +174,16 @@ class _Totals:
 
 
 _totals = _Totals()
+
+
+def _after_fork_in_child() -> None:
+    import threading
+
+    _totals._lock = threading.Lock()
+    _models._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Invocation:

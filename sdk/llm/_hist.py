@@ -10,6 +10,7 @@ Otherwise (the app built its own MeterProvider) records go to the regular OTel i
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from bisect import bisect_left
@@ -128,7 +129,5 @@ def _after_fork() -> None:
     for agg in _ALL:
         agg.after_fork_in_child()
 
-
-import os  # noqa: E402
 
 os.register_at_fork(after_in_child=_after_fork)
