@@ -94,7 +94,8 @@ class Reply:
     chunks: int | None = None
     """Text deltas when streaming (at most ``len(text)``); default one per word."""
     usage: bool = True
-    """False: the response carries no usage at all (as some compatible servers do)."""
+    """False: no usage at all (as some OpenAI-compatible servers); Anthropic formats, which
+    always report usage, send zeros."""
     delay: float = 0.0
     """Seconds to wait before answering (to test client timeouts)."""
     chunk_delay: float = 0.0
@@ -218,6 +219,11 @@ class _Answer:
         return usage
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default 5 resets bursts of concurrent clients
+
+
 class _Dropped(Exception):
     """The scripted reply asked to drop the connection."""
 
@@ -246,8 +252,7 @@ class FakeLLMServer:
         if self._httpd is not None:
             return self
         handler = type("_BoundHandler", (_Handler,), {"fake": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
+        httpd = _Server(("127.0.0.1", 0), handler)
         self._stopping.clear()
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},

@@ -136,6 +136,8 @@ def estimate_messages(messages: Iterable[Any], *, system: Any = None,
         total = _REPLY_PRIMING
         if system:
             total += _PER_MESSAGE + _content_tokens(system)
+        if isinstance(messages, Mapping):  # one message on its own
+            messages = [messages]
         if isinstance(messages, str):
             total += _PER_MESSAGE + estimate_text(messages)
         else:

@@ -361,3 +361,39 @@ def test_cost_reaches_an_otlp_backend(fake):
     assert attrs[A.OTELYTICS_COST_USD].double_value == pytest.approx(
         gp("claude-haiku-4-5", "anthropic", inp=2000, out=9, cr=1000), rel=1e-9)
     assert attrs[A.OTELYTICS_COST_SOURCE].string_value == "price_table"
+
+
+def test_official_genai_openai_instrumentation_spans_carry_cost(fake, provider_and_spans):
+    """The official opentelemetry-instrumentation-genai-openai, real client, our server."""
+    import openai
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor as Official
+
+    provider, exporter, _ = provider_and_spans
+    official = Official()
+    was_on = official.is_instrumented_by_opentelemetry
+    if was_on:  # a per-class singleton: take it over for this provider, give it back after
+        official.uninstrument()
+    official.instrument(tracer_provider=provider)
+    try:
+        client = openai.OpenAI(base_url=fake.openai_base_url, api_key="k", max_retries=0)
+        fake.script(Reply(text="hi", input_tokens=1200, cache_read_tokens=1000,
+                          output_tokens=30),
+                    Reply(text="a b c", input_tokens=500, output_tokens=3))
+        client.chat.completions.create(model="gpt-4o-mini",
+                                       messages=[{"role": "user", "content": "hi"}])
+        for _ in client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
+                stream=True, stream_options={"include_usage": True}):
+            pass
+    finally:
+        official.uninstrument()
+        if was_on:
+            official.instrument()
+    spans = exporter.get_finished_spans()
+    assert [s.instrumentation_scope.name for s in spans] == [OPENAI_SCOPE] * 2
+    one, two = (s.attributes for s in spans)
+    assert one[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("gpt-4o-mini", "openai", inp=1200, out=30, cr=1000), rel=1e-9)
+    assert two[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("gpt-4o-mini", "openai", inp=500, out=3), rel=1e-9)
+    assert one[A.OTELYTICS_COST_SOURCE] == two[A.OTELYTICS_COST_SOURCE] == "price_table"

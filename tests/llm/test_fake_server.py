@@ -415,3 +415,20 @@ def test_request_ids_reach_the_sdks(fake, oai, claude):
     assert raw.parse()._request_id == raw.headers["x-request-id"]
     msg = claude.messages.create(model=CLAUDE, max_tokens=5, messages=MSGS)
     assert msg._request_id.startswith("req_fake")
+
+
+def test_concurrent_requests_are_all_answered_and_recorded(fake):
+    async def main():
+        async with openai.AsyncOpenAI(base_url=fake.openai_base_url, api_key="k",
+                                      max_retries=0) as oa:
+            async def one(i):
+                stream = await oa.chat.completions.create(
+                    model=f"m{i}", messages=MSGS, stream=True,
+                    stream_options={"include_usage": True})
+                return [c async for c in stream]
+            return await asyncio.gather(*(one(i) for i in range(20)))
+
+    results = asyncio.run(main())
+    assert [r[-1].usage is not None for r in results] == [True] * 20
+    assert [r[0].model for r in results] == [f"m{i}" for i in range(20)]
+    assert sorted(r.body["model"] for r in fake.requests) == sorted(f"m{i}" for i in range(20))

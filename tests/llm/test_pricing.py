@@ -52,6 +52,8 @@ MODELS = [  # (OTel provider, model, genai-prices provider)
     ("openai", "gpt-4o-mini", "openai"),
     ("openai", "gpt-4o-2024-08-06", "openai"),
     ("openai", "o3", "openai"),
+    ("openai", "gpt-5-mini", "openai"),
+    ("openai", "text-embedding-3-small", "openai"),
     ("anthropic", "claude-sonnet-4-5", "anthropic"),  # tiered above 200k input tokens
     ("anthropic", "claude-haiku-4-5", "anthropic"),
     ("azure.ai.openai", "gpt-4o", "azure"),
@@ -248,3 +250,18 @@ def test_env_file_is_ignored_after_explicit_set_prices(tmp_path, monkeypatch, ca
     set_prices(None)
     assert price("openai", "gpt-4o-mini", Usage(input_tokens=1_000_000)).usd == \
         pytest.approx(0.15)
+
+
+def test_concurrent_first_lookups_agree():
+    from concurrent.futures import ThreadPoolExecutor
+
+    models = ["gpt-4o", "gpt-4.1-nano", "o4-mini", "claude-opus-4-1"]
+    u = Usage(input_tokens=3000, output_tokens=200, cache_read_tokens=1000)
+    pricing._table_obj = None  # cold caches, many threads at once
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: price("anthropic" if "claude" in models[i % 4]
+                                            else "openai", models[i % 4], u), range(64)))
+    for i, p in enumerate(got):
+        m = models[i % 4]
+        assert p.usd == pytest.approx(gp_cost(m, "anthropic" if "claude" in m else "openai", u),
+                                      rel=1e-9)

@@ -121,6 +121,8 @@ def test_edge_inputs_never_raise():
     assert estimate_messages([{"role": "user", "content": None}, Weird(),
                               {"role": "user", "content": 12345}]) > 3
     assert estimate_messages(None) == 3
+    one = {"role": "user", "content": "hello there"}
+    assert estimate_messages(one) == estimate_messages([one])
     assert estimate_text("x" * 10_000) == 2500  # one long run: four characters a token
 
 
