@@ -98,3 +98,36 @@ def test_entry_points_registered():
     eps = {ep.name: ep.value for ep in entry_points(group="opentelemetry_instrumentor")}
     assert eps["otelytics_openai"] == "otelytics.llm.openai:OpenAIInstrumentor"
     assert eps["otelytics_anthropic"] == "otelytics.llm.anthropic:AnthropicInstrumentor"
+
+
+def test_with_the_official_instrumentation_one_span_per_call(oai, fake, spans):
+    """The official opentelemetry-instrumentation-genai-openai wrapping outside ours (its
+    entry point loads after ours): its span is the call's only span; our roll-ups and the
+    enrichment's cost still apply."""
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor as Official
+
+    official = Official()
+    was_on = official.is_instrumented_by_opentelemetry
+    if not was_on:
+        official.instrument()
+    try:
+        fake.script(Reply(input_tokens=300, output_tokens=30),
+                    Reply(text="a b", input_tokens=200, output_tokens=2))
+
+        @otelytics.track
+        def turn():
+            oai.chat.completions.create(model=GPT, messages=MSGS)
+            list(oai.chat.completions.create(model=GPT, messages=MSGS, stream=True,
+                                             stream_options={"include_usage": True}))
+
+        turn()
+    finally:
+        if not was_on:
+            official.uninstrument()
+    got = llm_spans(spans)
+    assert [s.instrumentation_scope.name for s in got] == [
+        "opentelemetry.instrumentation.genai.openai"] * 2
+    assert all(s.attributes[a.OTELYTICS_COST_SOURCE] == "price_table" for s in got)
+    outer = next(s for s in spans.get_finished_spans() if s.name.endswith("turn"))
+    assert outer.attributes[a.OTELYTICS_ROLLUP_LLM_CALLS] == 2
+    assert outer.attributes[a.OTELYTICS_ROLLUP_INPUT_TOKENS] == 500
