@@ -4,7 +4,7 @@
   ``span_and_event`` put prompts and completions on the span (we emit no events, so
   ``event_only`` records nothing); anything else, or unset, records no content.
 - ``OTELYTICS_MAX_CONTENT_LENGTH``: characters kept of one content attribute (default 16384).
-- ``OTELYTICS_FINGERPRINT_KEY``: key of the request fingerprint HMAC (default: a random key
+- ``OTELYTICS_FINGERPRINT_KEY``: key of the keyed request fingerprint (default: a random key
   kept in ``~/.config/otelytics/fingerprint.key``, created on first use).
 - ``OTELYTICS_OPENAI_INCLUDE_USAGE``: add ``stream_options={"include_usage": True}`` to
   OpenAI chat streams that did not ask for it, so usage is never missing.
