@@ -121,6 +121,10 @@ class EstimatorMetrics:
 
 aggregate = EstimatorMetrics()
 
+EXTRA_HISTOGRAMS: list[Any] = []
+"""Hooks ``hook(exporter, delta) -> list[Metric]`` adding other in-process histograms to
+every export of a bridged exporter (``otelytics.llm`` registers the GenAI ones)."""
+
 
 def _scope() -> InstrumentationScope:
     return InstrumentationScope(_state.SCOPE, __version__)
@@ -185,17 +189,19 @@ class HistogramBridgeExporter(MetricExporter):
         if not aggregate.bridged:
             return data
         points = self._points()
-        if not points:
-            return data
         spec = m.OTELYTICS_ESTIMATOR_DURATION
-        metric = Metric(
+        added = [Metric(
             name=spec.name, description=spec.brief, unit=spec.unit,
             data=Histogram(
                 data_points=points,
                 aggregation_temporality=(AggregationTemporality.DELTA if self._delta
                                          else AggregationTemporality.CUMULATIVE),
             ),
-        )
+        )] if points else []
+        for hook in EXTRA_HISTOGRAMS:  # other in-process histograms (GenAI metrics)
+            added.extend(hook(self, self._delta))
+        if not added:
+            return data
         rms = list(data.resource_metrics)
         if not rms:
             rms = [ResourceMetrics(resource=self._resource, scope_metrics=[], schema_url="")]
@@ -203,11 +209,11 @@ class HistogramBridgeExporter(MetricExporter):
         scopes = list(first.scope_metrics)
         for i, sm in enumerate(scopes):
             if sm.scope.name == _state.SCOPE:
-                scopes[i] = ScopeMetrics(scope=sm.scope, metrics=[*sm.metrics, metric],
+                scopes[i] = ScopeMetrics(scope=sm.scope, metrics=[*sm.metrics, *added],
                                          schema_url=sm.schema_url)
                 break
         else:
-            scopes.append(ScopeMetrics(scope=_scope(), metrics=[metric], schema_url=""))
+            scopes.append(ScopeMetrics(scope=_scope(), metrics=added, schema_url=""))
         rms[0] = ResourceMetrics(resource=first.resource, scope_metrics=scopes,
                                  schema_url=first.schema_url)
         return MetricsData(resource_metrics=rms)

@@ -68,8 +68,24 @@ def input_messages(messages: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _shorten(value: Any, keep: int) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= keep else value[:keep] + "…"
+    if isinstance(value, list):
+        return [_shorten(v, keep) for v in value]
+    if isinstance(value, dict):
+        return {k: _shorten(v, keep) for k, v in value.items()}
+    return value
+
+
 def _cut(value: Any, limit: int) -> str:
+    """JSON of ``value`` in at most ``limit`` characters, still valid JSON when possible:
+    long strings are shortened (ending in "…") before anything is cut."""
     text = json.dumps(value, ensure_ascii=False, default=str)
+    keep = limit
+    while len(text) > limit and keep > 8:
+        keep //= 2
+        text = json.dumps(_shorten(value, keep), ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[:limit]
 
 

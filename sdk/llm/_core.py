@@ -10,8 +10,9 @@ cache writes; the cache figures are the parts of it; ``reasoning`` is part of ``
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from otelytics import _state
 from otelytics._call import report_internal_error
 from otelytics._frames import FRAME_KEY, Frame, add_usage
-from otelytics.llm import _settings
+from otelytics.llm import _hist, _settings
 from otelytics.semconv import attributes as a
 from otelytics.semconv import metrics as m
 
@@ -65,24 +66,29 @@ def _canonical(obj: Any) -> Any:
     return obj
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_ENCODER_ANY = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                default=repr)
+
+
 def _dumps(obj: Any) -> str:
+    """Canonical JSON (sorted keys); SDK objects through ``model_dump``."""
     try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return _ENCODER.encode(obj)
     except (TypeError, ValueError):
-        return json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False, default=repr)
+        return _ENCODER_ANY.encode(_canonical(obj))
 
 
 def fingerprint(model: str | None, content: Any, params: dict[str, Any]) -> str | None:
-    """Keyed hash (HMAC-SHA256, 128 bits in hex) of model + messages + parameters.
-
-    Equal requests give equal fingerprints under one key; the content cannot be recovered.
+    """Keyed hash (BLAKE2b in keyed mode, a MAC; 128 bits in hex) of model + messages +
+    parameters. Equal requests give equal fingerprints under one key; the content cannot be
+    recovered, nor tested against guesses without the key.
     """
     s = _settings.current()
     if not s.fingerprint:
         return None
     payload = _dumps([model, content, params]).encode("utf-8", "surrogatepass")
-    return hmac.new(s.fingerprint_key, payload, "sha256").hexdigest()[:32]
+    return hashlib.blake2b(payload, key=s.fingerprint_key[:64], digest_size=16).hexdigest()
 
 
 class _Labels:
@@ -116,6 +122,68 @@ class _Labels:
 
 
 _labels = _Labels()
+
+
+class _Totals:
+    """Cost and unpriced-call totals summed in process, published by observable counters.
+
+    A synchronous counter ``add`` costs as much as a histogram ``record`` (attribute
+    hashing, measurement objects); a dict update under a lock costs well under a microsecond
+    and the collector reads the same cumulative sums.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self.cost: dict[tuple[Any, ...], tuple[dict[str, Any], float]] = {}
+        self.unpriced: dict[tuple[Any, ...], tuple[dict[str, Any], int]] = {}
+        self._registered = False
+
+    def _register(self) -> None:
+        self._registered = True
+        meter = _state.meter()
+        for spec, table in ((m.OTELYTICS_LLM_COST, self.cost),
+                            (m.OTELYTICS_LLM_UNPRICED_CALLS, self.unpriced)):
+            meter.create_observable_counter(
+                spec.name, [lambda _opts, t=table: self._observe(t)], unit=spec.unit,
+                description=spec.brief)
+
+    def _observe(self, table: dict[tuple[Any, ...], tuple[dict[str, Any], Any]]) -> Any:
+        from opentelemetry.metrics import Observation
+
+        with self._lock:
+            items = list(table.values())
+        return [Observation(v, labels) for labels, v in items]
+
+    def add_cost(self, labels: dict[str, Any], usd: float) -> None:
+        with self._lock:
+            if not self._registered:
+                self._register()
+            k = tuple(labels.items())
+            hit = self.cost.get(k)
+            self.cost[k] = (labels, usd + (hit[1] if hit is not None else 0.0))
+
+    def add_unpriced(self, labels: dict[str, Any]) -> None:
+        with self._lock:
+            if not self._registered:
+                self._register()
+            k = tuple(labels.items())
+            hit = self.unpriced.get(k)
+            self.unpriced[k] = (labels, 1 + (hit[1] if hit is not None else 0))
+
+
+_totals = _Totals()
+
+
+def _after_fork_in_child() -> None:
+    import threading
+
+    _totals._lock = threading.Lock()
+    _models._after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class Invocation:
@@ -181,7 +249,7 @@ class Invocation:
         self.content: Any = None  # request messages (for estimates and content capture)
         self.system: Any = None
         self.output_messages: Any = None
-        self.estimate_input: Callable[[], int] | None = None
+        self.estimate_input: Callable[[], int | None] | None = None
         self.extra: dict[str, Any] | None = None
 
     # --- what the response says ------------------------------------------------------
@@ -330,23 +398,20 @@ class Invocation:
                  priced: bool) -> None:
         base, dur, inp, out = _labels.get(self.operation, self.provider, self.model,
                                           self.response_model, self.server, etype)
-        instrument = _state.instrument
-        instrument(m.GEN_AI_CLIENT_OPERATION_DURATION).record(elapsed, dur)
+        _hist.duration.record(elapsed, dur)
         if etype is not None:
             return
         if self.first is not None:
-            instrument(m.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK).record(
-                self.first - self.t0, base)
-        tokens = instrument(m.GEN_AI_CLIENT_TOKEN_USAGE)
+            _hist.ttfc.record(self.first - self.t0, base)
         if self.input_tokens is not None:
-            tokens.record(self.input_tokens, inp)
+            _hist.tokens.record(self.input_tokens, inp)
         if self.output_tokens is not None and self.operation != "embeddings":
-            tokens.record(self.output_tokens, out)
+            _hist.tokens.record(self.output_tokens, out)
         if priced:
-            instrument(m.OTELYTICS_LLM_COST).add(cost, base)
-            instrument(m.OTELYTICS_LLM_COST_PER_CALL).record(cost, base)
+            _hist.cost_per_call.record(cost, base)  # type: ignore[arg-type]
+            _totals.add_cost(base, cost)  # type: ignore[arg-type]
         else:
-            instrument(m.OTELYTICS_LLM_UNPRICED_CALLS).add(1, base)
+            _totals.add_unpriced(base)
 
 
 def begin(provider: str, operation: str, model: str | None, *,

@@ -4,7 +4,7 @@
   ``span_and_event`` put prompts and completions on the span (we emit no events, so
   ``event_only`` records nothing); anything else, or unset, records no content.
 - ``OTELYTICS_MAX_CONTENT_LENGTH``: characters kept of one content attribute (default 16384).
-- ``OTELYTICS_FINGERPRINT_KEY``: key of the request fingerprint HMAC (default: a random key
+- ``OTELYTICS_FINGERPRINT_KEY``: key of the keyed request fingerprint (default: a random key
   kept in ``~/.config/otelytics/fingerprint.key``, created on first use).
 - ``OTELYTICS_OPENAI_INCLUDE_USAGE``: add ``stream_options={"include_usage": True}`` to
   OpenAI chat streams that did not ask for it, so usage is never missing.
@@ -90,6 +90,8 @@ def _resolve() -> LLMSettings:
     key_env = os.environ.get("OTELYTICS_FINGERPRINT_KEY")
     fingerprint = _bool("OTELYTICS_LLM_FINGERPRINT", True)
     key = key_env.encode() if key_env else (_default_key() if fingerprint else b"")
+    if len(key) > 64:  # BLAKE2b keys are at most 64 bytes
+        key = hashlib.sha256(key).digest()
     return LLMSettings(
         capture_content=mode.lower() in _SPAN_MODES,
         max_content_length=_int("OTELYTICS_MAX_CONTENT_LENGTH", 16384),

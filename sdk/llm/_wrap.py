@@ -192,3 +192,13 @@ def server_of(client: Any) -> tuple[str | None, int | None, str]:
     except Exception:
         pass
     return value
+
+
+def end_unread(inv: Invocation) -> None:
+    """End a call whose response we may not read: no usage, no estimate (unpriced)."""
+    inv.estimate_input = _nothing
+    inv.end()
+
+
+def _nothing() -> None:
+    return None

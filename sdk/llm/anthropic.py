@@ -26,6 +26,7 @@ from otelytics.llm._gate import GatedInstrumentor
 from otelytics.llm._stream import AsyncStreamProxy, StreamProxy, StreamState
 from otelytics.llm._wrap import (
     Patcher,
+    end_unread,
     fingerprint_of,
     is_set,
     make_wrappers,
@@ -163,9 +164,11 @@ def _wrap_stream(inv: Invocation, result: Any) -> Any:
 
 
 def _finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
-    if hasattr(result, "http_response") and hasattr(result, "parse"):  # with_raw_response
-        if kwargs.get("stream") is True:
-            inv.end()
+    if hasattr(result, "http_response") and hasattr(result, "parse"):
+        # with_raw_response: the body is read, parse() is cached for the app;
+        # with_streaming_response: the app has not read it yet, so neither do we
+        if kwargs.get("stream") is True or type(result).__name__ != "LegacyAPIResponse":
+            end_unread(inv)
             return result
         _message(inv, result.parse())
         inv.end()

@@ -28,6 +28,7 @@ from otelytics.llm._gate import GatedInstrumentor
 from otelytics.llm._stream import AsyncStreamProxy, ManagerProxy, StreamProxy, StreamState
 from otelytics.llm._wrap import (
     Patcher,
+    end_unread,
     fingerprint_of,
     is_set,
     make_wrappers,
@@ -214,14 +215,20 @@ def _is_raw(result: Any) -> bool:
 
 
 def _parse_raw(result: Any) -> Any:
-    """The parsed body of a ``with_raw_response`` result (the SDK caches it for the app)."""
-    return result.parse() if _is_raw(result) else result
+    """The parsed body of a ``with_raw_response`` result (read already; the SDK caches the
+    parse for the app), or None for a ``with_streaming_response`` one, whose body the app
+    has not read yet and which we must not read for it."""
+    if not _is_raw(result):
+        return result
+    if type(result).__name__ == "LegacyAPIResponse":
+        return result.parse()
+    return None
 
 
 def _stream_result(inv: Invocation, result: Any, kwargs: dict[str, Any], handler: Any,
                    hide: bool = False) -> Any:
     if _is_raw(result):
-        inv.end()
+        end_unread(inv)
         return result
     inv.output_parts = []
     st = StreamState(inv, handler)
@@ -234,7 +241,11 @@ def _chat_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
         return _stream_result(inv, result, kwargs, _chat_chunk,
                               kwargs.get("stream_options") is _INJECTED)
-    _chat_response(inv, _parse_raw(result))
+    resp = _parse_raw(result)
+    if resp is None:
+        end_unread(inv)
+        return result
+    _chat_response(inv, resp)
     inv.end()
     return result
 
@@ -307,7 +318,11 @@ def _responses_event(st: StreamState, event: Any) -> None:
 def _responses_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
         return _stream_result(inv, result, kwargs, _responses_event)
-    _responses_response(inv, _parse_raw(result))
+    resp = _parse_raw(result)
+    if resp is None:
+        end_unread(inv)
+        return result
+    _responses_response(inv, resp)
     inv.end()
     return result
 
@@ -332,6 +347,9 @@ def _embeddings_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | Non
 
 def _embeddings_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     resp = _parse_raw(result)
+    if resp is None:
+        end_unread(inv)
+        return result
     inv.response_model = getattr(resp, "model", None)
     usage = getattr(resp, "usage", None)
     if usage is not None:

@@ -117,3 +117,78 @@ def test_metrics_with_semconv_buckets(oai, fake, spans, metric_reader):
             a.GEN_AI_OPERATION_NAME, a.GEN_AI_PROVIDER_NAME, a.GEN_AI_REQUEST_MODEL,
             a.GEN_AI_RESPONSE_MODEL, a.SERVER_ADDRESS, a.GEN_AI_TOKEN_TYPE, a.ERROR_TYPE}
         assert p.attributes[a.SERVER_ADDRESS] == "127.0.0.1"
+
+
+def test_bridged_genai_histograms_are_exact_cumulative_and_delta(python_run):
+    """configure() builds the metric pipeline: GenAI histograms are aggregated in process and
+    reach every exporter through the bridge, with the same figures as the OTel SDK would."""
+    import json
+    import textwrap
+
+    code = textwrap.dedent("""
+        import json, otelytics
+        from opentelemetry.sdk.metrics.export import (
+            MetricExporter, MetricExportResult, AggregationTemporality)
+        from opentelemetry.sdk.metrics import Histogram
+        class Collect(MetricExporter):
+            def __init__(self, delta):
+                pref = {Histogram: AggregationTemporality.DELTA} if delta else None
+                super().__init__(preferred_temporality=pref)
+                self.batches = []
+            def export(self, data, timeout_millis=10_000, **kw):
+                self.batches.append(data); return MetricExportResult.SUCCESS
+            def force_flush(self, timeout_millis=10_000): return True
+            def shutdown(self, timeout_millis=30_000, **kw): pass
+        cum, delta = Collect(False), Collect(True)
+        otelytics.configure(exporters=[cum, delta], instrument_llm=False)
+        out = {}
+        for round_ in range(2):
+            for n in (100, 300):
+                with otelytics.llm_call(provider="openai", model="gpt-4o-mini") as c:
+                    c.record_usage(input_tokens=n, output_tokens=n // 10)
+            otelytics.force_flush()
+            for name, exp in (("cum", cum), ("delta", delta)):
+                got = {}
+                for rm in exp.batches[-1].resource_metrics:
+                    for sm in rm.scope_metrics:
+                        for mt in sm.metrics:
+                            for p in mt.data.data_points:
+                                key = mt.name + ":" + str(p.attributes.get("gen_ai.token.type"))
+                                got[key] = ([p.count, p.sum, sum(p.bucket_counts)]
+                                            if hasattr(p, "count") else p.value)
+                out.setdefault(name, []).append(got)
+        print(json.dumps(out))
+    """)
+    r = python_run(code, env={"OTEL_METRIC_EXPORT_INTERVAL": "600000"})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    tok_in = "gen_ai.client.token.usage:input"
+    tok_out = "gen_ai.client.token.usage:output"
+    assert [b[tok_in] for b in out["cum"]] == [[2, 400, 2], [4, 800, 4]]
+    assert [b[tok_out] for b in out["cum"]] == [[2, 40, 2], [4, 80, 4]]
+    assert [b[tok_in] for b in out["delta"]] == [[2, 400, 2], [2, 400, 2]]
+    assert out["cum"][1]["gen_ai.client.operation.duration:None"][0] == 4
+    assert out["cum"][1]["otelytics.llm.cost.per_call:None"][0] == 4
+    from otelytics.llm import pricing
+
+    one = sum(pricing.price("openai", "gpt-4o-mini", pricing.Usage(n, n // 10)).usd
+              for n in (100, 300))
+    assert abs(out["cum"][1]["otelytics.llm.cost:None"] - 2 * one) < 1e-12
+
+
+def test_default_fingerprint_key_is_random_per_install_and_kept(tmp_path, monkeypatch):
+    from otelytics.llm import _settings
+
+    monkeypatch.delenv("OTELYTICS_FINGERPRINT_KEY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    try:
+        first = _settings.refresh().fingerprint_key
+        path = tmp_path / "otelytics" / "fingerprint.key"
+        assert path.read_bytes() == first and len(first) == 64
+        assert (path.stat().st_mode & 0o777) == 0o600
+        assert _settings.refresh().fingerprint_key == first  # kept across processes
+        (path).unlink()
+        assert _settings.refresh().fingerprint_key != first  # random, not derived
+    finally:
+        monkeypatch.undo()
+        _settings.refresh()

@@ -27,7 +27,7 @@ def _console_spans(stdout: str) -> list[dict]:
 def test_example_app_under_opentelemetry_instrument(python_run):
     env = {
         "OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none", "OTELYTICS_FINGERPRINT_KEY": "example",
         # the official OpenAI instrumentation, if installed, would own the spans (see dedupe)
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai",
     }
@@ -49,6 +49,13 @@ def test_example_app_under_opentelemetry_instrument(python_run):
               s["attributes"].get(a.GEN_AI_PROVIDER_NAME) == "anthropic"]
     assert len(claude) == 1
     assert claude[0]["attributes"][a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1800
+    # ... and the enrichment processor the distro installs priced it
+    import genai_prices
+
+    want = genai_prices.calc_price(genai_prices.Usage(
+        input_tokens=2100, cache_read_tokens=1800, cache_write_tokens=250, output_tokens=6),
+        "claude-haiku-4-5", provider_id="anthropic").total_price
+    assert abs(claude[0]["attributes"][a.OTELYTICS_COST_USD] - float(want)) < 1e-12
     assert "capital of France" not in proc.stdout.split("Retried fine.")[-1]  # no content
 
 
@@ -91,3 +98,36 @@ def test_entry_points_registered():
     eps = {ep.name: ep.value for ep in entry_points(group="opentelemetry_instrumentor")}
     assert eps["otelytics_openai"] == "otelytics.llm.openai:OpenAIInstrumentor"
     assert eps["otelytics_anthropic"] == "otelytics.llm.anthropic:AnthropicInstrumentor"
+
+
+def test_with_the_official_instrumentation_one_span_per_call(oai, fake, spans):
+    """The official opentelemetry-instrumentation-genai-openai wrapping outside ours (its
+    entry point loads after ours): its span is the call's only span; our roll-ups and the
+    enrichment's cost still apply."""
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor as Official
+
+    official = Official()
+    was_on = official.is_instrumented_by_opentelemetry
+    if not was_on:
+        official.instrument()
+    try:
+        fake.script(Reply(input_tokens=300, output_tokens=30),
+                    Reply(text="a b", input_tokens=200, output_tokens=2))
+
+        @otelytics.track
+        def turn():
+            oai.chat.completions.create(model=GPT, messages=MSGS)
+            list(oai.chat.completions.create(model=GPT, messages=MSGS, stream=True,
+                                             stream_options={"include_usage": True}))
+
+        turn()
+    finally:
+        if not was_on:
+            official.uninstrument()
+    got = llm_spans(spans)
+    assert [s.instrumentation_scope.name for s in got] == [
+        "opentelemetry.instrumentation.genai.openai"] * 2
+    assert all(s.attributes[a.OTELYTICS_COST_SOURCE] == "price_table" for s in got)
+    outer = next(s for s in spans.get_finished_spans() if s.name.endswith("turn"))
+    assert outer.attributes[a.OTELYTICS_ROLLUP_LLM_CALLS] == 2
+    assert outer.attributes[a.OTELYTICS_ROLLUP_INPUT_TOKENS] == 500

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx2
 import openai
@@ -392,7 +393,9 @@ def test_content_capture_on_request(oai, fake, spans, monkeypatch):
     attrs = one_span(spans).attributes
     assert "capital of France?" in attrs[a.GEN_AI_INPUT_MESSAGES]
     assert attrs[a.GEN_AI_OUTPUT_MESSAGES].startswith('[{"role": "assistant"')
-    assert len(attrs[a.GEN_AI_OUTPUT_MESSAGES]) == 120  # size-capped
+    out = attrs[a.GEN_AI_OUTPUT_MESSAGES]
+    assert len(out) <= 120  # size-capped, and still valid JSON
+    assert json.loads(out)[0]["parts"][0]["content"].endswith("…")
 
 
 def test_fingerprint_identifies_identical_requests_only(oai, fake, spans, monkeypatch):
@@ -421,3 +424,34 @@ def test_suppressed_instrumentation_records_nothing(oai, fake, spans):
     finally:
         otelytics.enable()
     assert llm_spans(spans) == []
+
+
+def test_async_responses_stream_and_embeddings(aoai, fake, spans):
+    fake.script(Reply(text="async words", input_tokens=7, output_tokens=2),
+                Reply(input_tokens=3, embedding_dimensions=4))
+
+    async def main():
+        s = await aoai.responses.create(model=GPT, input="hi", stream=True)
+        kinds = [e.type async for e in s]
+        e = await aoai.embeddings.create(model="text-embedding-3-small", input="x")
+        await aoai.close()
+        return kinds, e
+
+    kinds, emb = asyncio.run(main())
+    assert kinds[-1] == "response.completed" and len(emb.data[0].embedding) == 4
+    chat, embed = sorted(llm_spans(spans), key=lambda s: s.start_time)
+    assert chat.attributes[a.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+    assert embed.attributes[a.GEN_AI_USAGE_INPUT_TOKENS] == 3
+
+
+def test_raw_and_streaming_response_variants(oai, fake, spans):
+    fake.script(Reply(input_tokens=9, output_tokens=2), Reply(text="x y z"))
+    raw = oai.chat.completions.with_raw_response.create(model=GPT, messages=MSGS)
+    assert raw.parse().usage.prompt_tokens == 9
+    with oai.chat.completions.with_streaming_response.create(model=GPT, messages=MSGS) as r:
+        body = b"".join(r.iter_bytes())  # the body is still the app's to read
+    assert b"x y z" in body
+    first, second = sorted(llm_spans(spans), key=lambda s: s.start_time)
+    assert first.attributes[a.GEN_AI_USAGE_INPUT_TOKENS] == 9
+    assert a.GEN_AI_USAGE_INPUT_TOKENS not in second.attributes  # unread: not guessed
+    assert second.attributes[a.OTELYTICS_COST_SOURCE] == "unpriced"

@@ -72,8 +72,7 @@ def test_existing_provider_is_kept_with_its_processors(python_run):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["provider_same"] is True
-    # The app's processor is kept; ours are added: the GenAI enrichment runs first (so every
-    # exporter sees the cost), membership last.
+    # the GenAI enrichment processor goes first (it must run before any exporter)
     assert out["procs"] == ["EnrichingSpanProcessor", "SimpleSpanProcessor",
                             "MembershipSpanProcessor"]
     assert out["spans"] == ["f", "session s"]
