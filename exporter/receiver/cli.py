@@ -47,9 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="requests decoded at once (429 / RESOURCE_EXHAUSTED above)")
     p.add_argument("--max-backlog-bytes", type=int, default=C.DEFAULT_MAX_BACKLOG_BYTES,
                    help="unpublished spool bytes before 503 / UNAVAILABLE")
-    p.add_argument("--segment-seconds", type=float, default=2.0,
+    p.add_argument("--segment-seconds", type=float, default=10.0,
                    help="publish the spool at least this often (smaller: fresher, more files)")
-    p.add_argument("--segment-bytes", type=int, default=16 << 20,
+    p.add_argument("--segment-bytes", type=int, default=32 << 20,
                    help="roll a spool segment (one Parquet file per signal) at this size")
     p.add_argument("--read-timeout", type=float, default=10.0,
                    help="seconds a client may take to send a request")

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsPartialSuccess,
@@ -58,7 +59,8 @@ _RESPONSES = {
 }
 
 
-_KEEP_PARSED = 2
+_KEEP_PARSED = 1
+_CHUNK_BYTES = 2 << 20
 
 
 class SpoolLocked(RuntimeError):
@@ -89,8 +91,8 @@ class ReceiverConfig:
     max_request_bytes: int = C.DEFAULT_MAX_REQUEST_BYTES
     max_concurrent_requests: int = C.DEFAULT_MAX_CONCURRENT_REQUESTS
     max_backlog_bytes: int = C.DEFAULT_MAX_BACKLOG_BYTES
-    segment_bytes: int = 16 << 20
-    segment_age_s: float = 2.0
+    segment_bytes: int = 32 << 20
+    segment_age_s: float = 10.0
     read_timeout_s: float = 10.0
     fsync: bool = True
 
@@ -272,17 +274,32 @@ class Receiver:
         seg.records = None
 
     def _convert(self, seg: Segment) -> list[tuple[str, str, Any]]:
-        by_signal: dict[str, list[Any]] = defaultdict(list)
+        """Convert in chunks of about ``_CHUNK_BYTES`` of protobuf, so the Python objects of
+        only one chunk are alive at a time; the Arrow pieces are concatenated per file."""
+        pieces: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        chunk: dict[str, list[Any]] = defaultdict(list)
+        size = 0
+
+        def flush() -> None:
+            for signal, requests in chunk.items():
+                for day, table in to_tables(signal, requests).items():
+                    pieces[(signal, day)].append(table)
+            chunk.clear()
+
         if seg.records is not None:
-            for code, request in seg.records:
-                by_signal[SIGNALS[code]].append(request)
+            items = ((SIGNALS[code], req, req.ByteSize()) for code, req in seg.records)
         else:
-            frames, _ = read_frames(seg.path)
-            for code, payload in frames:
-                signal = SIGNALS[code]
-                by_signal[signal].append(REQUEST_TYPES[signal].FromString(payload))
-        return [(signal, day, table) for signal, requests in by_signal.items()
-                for day, table in to_tables(signal, requests).items()]
+            items = ((SIGNALS[code], REQUEST_TYPES[SIGNALS[code]].FromString(payload),
+                      len(payload)) for code, payload in read_frames(seg.path)[0])
+        for signal, request, n in items:
+            chunk[signal].append(request)
+            size += n
+            if size >= _CHUNK_BYTES:
+                flush()
+                size = 0
+        flush()
+        return [(signal, day, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+                for (signal, day), tables in pieces.items()]
 
     # --- self-metrics ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

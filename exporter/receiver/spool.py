@@ -87,14 +87,15 @@ class Spool:
     """Append-only, fsynced, segmented request log with group commit."""
 
     def __init__(self, directory: str | os.PathLike[str], *, on_sealed: Callable[[Segment], None],
-                 segment_bytes: int = 16 << 20, segment_age_s: float = 2.0,
-                 fsync: bool = True) -> None:
+                 segment_bytes: int = 32 << 20, segment_age_s: float = 10.0,
+                 fsync: bool = True, keep_parsed_bytes: int = 16 << 20) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._on_sealed = on_sealed
         self._segment_bytes = segment_bytes
         self._segment_age_s = segment_age_s
         self._fsync = fsync
+        self._keep_parsed_bytes = keep_parsed_bytes
         self._cond = threading.Condition()
         self._batch: _Batch | None = None
         self._closing = False
@@ -238,7 +239,11 @@ class Spool:
                 self.fsyncs += 1
             seg = self._current
             seg.size += len(data)
-            seg.records.extend(batch.records)
+            if seg.records is not None:
+                if seg.size <= self._keep_parsed_bytes:
+                    seg.records.extend(batch.records)
+                else:  # memory bound: the converter re-reads this segment from disk
+                    seg.records = None
             self.frames += len(batch.frames)
         except BaseException as exc:
             batch.error = exc
