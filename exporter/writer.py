@@ -56,6 +56,7 @@ __all__ = [
     "WriterClosed",
     "WriterStats",
     "conform",
+    "flush_all",
     "open_root",
     "write_file",
 ]
@@ -630,6 +631,17 @@ class DatasetWriter:
                 w.is_open = False
                 _orphans.append(part.file)  # keep the parent's file objects alive, untouched
         self._init_state()
+
+
+def flush_all(timeout_s: float | None = None) -> list[str]:
+    """Publish what every writer of this process holds (``otelytics.force_flush()`` calls it:
+    the SDK's batch processors export on force_flush but never flush their exporter)."""
+    paths: list[str] = []
+    for w in list(_writers):
+        if not w._closed:
+            with contextlib.suppress(Exception):
+                paths += w.flush(timeout_s)
+    return paths
 
 
 def _after_fork() -> None:

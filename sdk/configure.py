@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from importlib.metadata import entry_points
 from typing import Any
@@ -206,4 +207,9 @@ def force_flush(timeout_millis: int = 30_000) -> bool:
             except Exception as exc:
                 _log.warning("otelytics: force_flush failed: %s", exc)
                 ok = False
+    # batch processors export on force_flush but do not flush their exporter: publish the
+    # Parquet files too (only when the exporter is loaded; the SDK does not depend on it)
+    writer = sys.modules.get("otelytics.exporter.writer")
+    if writer is not None:
+        writer.flush_all(timeout_millis / 1000)
     return ok

@@ -28,3 +28,18 @@ def span_rows(n: int, start: dt.datetime = DAY1, *, step_us: int = 1000,
 @pytest.fixture
 def make_spans():
     return span_rows
+
+
+def duck(sql: str) -> list[tuple]:
+    """Rows of a DuckDB query on a fresh in-memory connection."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return con.sql(sql).fetchall()
+
+
+def duck_dicts(sql: str) -> list[dict]:
+    import duckdb
+
+    with duckdb.connect() as con:
+        return con.sql(sql).to_arrow_table().to_pylist()

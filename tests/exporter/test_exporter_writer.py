@@ -8,7 +8,6 @@ import os
 import shutil
 import time
 
-import duckdb
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -25,7 +24,7 @@ from otelytics.exporter.writer import (
     write_file,
 )
 from tests.conftest import s3_uri
-from tests.exporter.conftest import DAY1, span_rows
+from tests.exporter.conftest import DAY1, duck, span_rows
 
 
 def _published(root) -> list[str]:
@@ -42,9 +41,9 @@ def test_rows_split_by_utc_day_and_read_back_by_three_readers(tmp_path):
     assert {os.path.basename(os.path.dirname(p)) for p in paths} == {
         "dt=2026-11-28", "dt=2026-11-29"}
     glob_expr = f"{tmp_path}/spans/**/*.parquet"
-    per_day = duckdb.sql(
+    per_day = duck(
         f"select dt, count(*) from read_parquet('{glob_expr}', hive_partitioning=true) "
-        "group by dt order by dt").fetchall()
+        "group by dt order by dt")
     assert [(str(d), n) for d, n in per_day] == [("2026-11-28", 60), ("2026-11-29", 60)]
     df = pl.scan_parquet(glob_expr).select(pl.col("span_id")).collect()
     assert sorted(df["span_id"].to_list()) == [f"{i:016x}" for i in range(120)]
@@ -164,8 +163,7 @@ def test_fork_child_starts_empty_and_parent_file_is_intact(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     w.close()
-    ids = duckdb.sql(f"select span_id from read_parquet('{tmp_path}/spans/**/*.parquet')"
-                     ).fetchall()
+    ids = duck(f"select span_id from read_parquet('{tmp_path}/spans/**/*.parquet')")
     got = sorted(int(i, 16) for (i,) in ids)
     assert got == list(range(30)) + list(range(100, 125)) + [1000, 1001, 1002]
 

@@ -1,0 +1,520 @@
+"""OpenTelemetry SDK data -> Arrow tables in the dataset schemas.
+
+Columns are built directly (Python lists per column, one ``pa.array`` per column, maps from
+offsets + keys + values) instead of a list of row dicts: measured 2-3x cheaper (docs/exporter.md).
+Rules the schema promises readers:
+
+- promoted attributes land in their typed column and are *not* repeated in ``attributes``; a
+  value that does not fit the column's type stays in the map, so nothing is lost;
+- ``gen_ai.usage.cache_write.input_tokens`` fills ``gen_ai_cache_creation_tokens`` when the
+  official name is absent;
+- spans of the ``otelytics`` scope without ``otelytics.span.type`` are plain tracked functions:
+  ``span_type = "function"``; otelytics function and workflow spans without an estimator name
+  get the span name as ``estimator_name``;
+- non-string attribute values are JSON (``true``, ``3``, ``["a","b"]``); ids lower-case hex;
+  times microseconds UTC.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otelytics.exporter.schema import (
+    LOG_SCHEMA,
+    METRIC_SCHEMA,
+    PROMOTED_SPAN_ATTRIBUTES,
+    SPAN_SCHEMA,
+)
+from otelytics.semconv import attributes as A
+
+__all__ = ["encode_value", "logs_to_table", "metrics_to_table", "spans_to_table"]
+
+_SCOPE = "otelytics"  # otelytics._state.SCOPE, without importing the SDK runtime
+_FUNCTION = A.OtelyticsSpanTypeValues.FUNCTION.value
+_WORKFLOW = A.OtelyticsSpanTypeValues.WORKFLOW.value
+_BAD = object()
+
+
+def encode_value(value: Any) -> str:
+    """An attribute value as the string stored in a map: strings as they are, the rest JSON."""
+    t = type(value)
+    if t is str:
+        return value
+    if t is bool:
+        return "true" if value else "false"
+    if t is int:
+        return str(value)
+    if t is float and value - value == 0.0:  # finite: JSON's spelling is repr
+        return repr(value)
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return json.dumps(str(value), ensure_ascii=False)
+
+
+def _to_str(v: Any) -> Any:
+    return v if type(v) is str else encode_value(v)
+
+
+def _to_int(v: Any) -> Any:
+    t = type(v)
+    if t is int:
+        return v if -(2**63) <= v < 2**63 else _BAD
+    if t is float and v.is_integer():
+        return int(v)
+    if t is str:
+        try:
+            return int(v)
+        except ValueError:
+            return _BAD
+    return _BAD
+
+
+def _to_float(v: Any) -> Any:
+    t = type(v)
+    if t is float:
+        return v
+    if t is int:
+        return float(v)
+    if t is str:
+        try:
+            return float(v)
+        except ValueError:
+            return _BAD
+    return _BAD
+
+
+def _to_bool(v: Any) -> Any:
+    if type(v) is bool:
+        return v
+    if type(v) is str and v.lower() in ("true", "false"):
+        return v.lower() == "true"
+    return _BAD
+
+
+def _coercer(t: pa.DataType) -> Any:
+    if pa.types.is_string(t):
+        return _to_str
+    if pa.types.is_integer(t):
+        return _to_int
+    if pa.types.is_floating(t):
+        return _to_float
+    if pa.types.is_boolean(t):
+        return _to_bool
+    raise TypeError(f"no coercion for {t}")
+
+
+# attribute name -> (slot, coercion)
+_PROMOTED: dict[str, tuple[int, Any]] = {
+    p.attribute: (i, _coercer(p.type)) for i, p in enumerate(PROMOTED_SPAN_ATTRIBUTES)
+}
+_SLOT = {p.column: i for i, p in enumerate(PROMOTED_SPAN_ATTRIBUTES)}
+_SPAN_TYPE = _SLOT["span_type"]
+_ESTIMATOR = _SLOT["estimator_name"]
+_CACHE_CREATION = _SLOT["gen_ai_cache_creation_tokens"]
+_CACHE_WRITE = A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
+
+_STR_MAP = pa.map_(pa.string(), pa.string())
+
+
+class _Maps:
+    """Builds a ``map<string,string>`` column from per-row key/value runs."""
+
+    __slots__ = ("keys", "offsets", "values")
+
+    def __init__(self) -> None:
+        self.offsets = [0]
+        self.keys: list[str] = []
+        self.values: list[str] = []
+
+    def add(self, attrs: Mapping[str, Any] | None) -> None:
+        if attrs:
+            for k, v in attrs.items():
+                self.keys.append(k)
+                self.values.append(v if type(v) is str else encode_value(v))
+        self.offsets.append(len(self.keys))
+
+    def add_pairs(self, keys: list[str], values: list[str]) -> None:
+        self.keys.extend(keys)
+        self.values.extend(values)
+        self.offsets.append(len(self.keys))
+
+    def array(self) -> pa.Array:
+        return pa.MapArray.from_arrays(
+            pa.array(self.offsets, pa.int32()), pa.array(self.keys, pa.string()),
+            pa.array(self.values, pa.string()))
+
+
+def _pairs(attrs: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    return [(k, _to_str(v)) for k, v in attrs.items()] if attrs else []
+
+
+def _lists(offsets: list[int], items: list[dict[str, Any]], typ: pa.ListType) -> pa.Array:
+    """A list column from flat items + offsets (cheaper than one Python list per row)."""
+    values = pa.array(items, typ.value_type)
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=typ)
+
+
+class _Resources:
+    """Per-resource cache of the encoded attributes and service name. A batch has one
+    resource or a few: rows refer to them by index and the map column is a ``take``."""
+
+    __slots__ = ("_cache", "_index", "_order")
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[Any, list[str], list[str], str | None]] = {}
+        self._order: list[tuple[list[str], list[str]]] = []
+        self._index: dict[int, tuple[Any, int, str | None]] = {}
+
+    def index(self, resource: Any) -> tuple[int, str | None]:
+        hit = self._index.get(id(resource))
+        if hit is not None and hit[0] is resource:
+            return hit[1], hit[2]
+        keys, values, service = self.get(resource)
+        i = len(self._order)
+        self._order.append((keys, values))
+        self._index[id(resource)] = (resource, i, service)
+        return i, service
+
+    def column(self, indices: list[int]) -> pa.Array:
+        maps = _Maps()
+        for keys, values in self._order:
+            maps.add_pairs(keys, values)
+        return maps.array().take(pa.array(indices, pa.int32()))
+
+    def get(self, resource: Any) -> tuple[list[str], list[str], str | None]:
+        hit = self._cache.get(id(resource))
+        if hit is not None and hit[0] is resource:
+            return hit[1], hit[2], hit[3]
+        attrs = getattr(resource, "attributes", None) or {}
+        keys = list(attrs)
+        values = [_to_str(attrs[k]) for k in keys]
+        service = attrs.get(A.SERVICE_NAME)
+        service = None if service is None else _to_str(service)
+        self._cache[id(resource)] = (resource, keys, values, service)
+        return keys, values, service
+
+
+def _hex_trace(v: int | None) -> str | None:
+    return None if not v else f"{v:032x}"
+
+
+def _hex_span(v: int | None) -> str | None:
+    return None if not v else f"{v:016x}"
+
+
+_KINDS = pa.array([k.name for k in sorted(SpanKind, key=lambda k: k.value)], pa.string())
+_STATUS_CODES = pa.array([c.name for c in sorted(StatusCode, key=lambda c: c.value)],
+                         pa.string())
+
+
+def _names(values: list[int], names: pa.Array) -> pa.Array:
+    """Enum values -> their names, by one ``take`` (cheaper than ``.name`` per row)."""
+    return names.take(pa.array(values, pa.int8()))
+
+
+def spans_to_table(spans: Sequence[Any]) -> pa.Table:
+    """SDK ``ReadableSpan`` objects -> a table in ``SPAN_SCHEMA``."""
+    n = len(spans)
+    trace_id: list[str | None] = []
+    span_id: list[str | None] = []
+    parent_id: list[str | None] = []
+    trace_state: list[str | None] = []
+    name: list[str] = []
+    kind: list[int] = []
+    start: list[int | None] = []
+    end: list[int | None] = []
+    duration: list[int | None] = []
+    status_code: list[int] = []
+    status_msg: list[str | None] = []
+    service: list[str | None] = []
+    scope_name: list[str | None] = []
+    scope_version: list[str | None] = []
+    promoted: list[list[Any]] = [[None] * n for _ in PROMOTED_SPAN_ATTRIBUTES]
+    attrs_col = _Maps()
+    events: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    event_offsets = [0]
+    link_offsets = [0]
+    res_index: list[int] = []
+    d_attrs: list[int] = []
+    d_events: list[int] = []
+    d_links: list[int] = []
+    resources = _Resources()
+    promoted_get = _PROMOTED.get
+
+    for i, s in enumerate(spans):
+        try:  # the SDK's fields directly: measured ~30% cheaper than its copying properties
+            ctx, parent, kind_v = s._context, s._parent, s._kind._value_
+            status = s._status
+            code_v, desc = status._status_code._value_, status._description
+            scope, resource = s._instrumentation_scope, s._resource
+            attrs = s._attributes
+            attrs = getattr(attrs, "_dict", attrs)
+            evs = getattr(s._events, "_dq", s._events)
+            lks = getattr(s._links, "_dq", s._links)
+        except AttributeError:  # another ReadableSpan implementation: public API
+            ctx, parent, kind_v = s.context, s.parent, s.kind.value
+            code_v, desc = s.status.status_code.value, s.status.description
+            scope, resource = s.instrumentation_scope, s.resource
+            attrs, evs, lks = s.attributes, s.events, s.links
+        trace_id.append(f"{ctx.trace_id:032x}")
+        span_id.append(f"{ctx.span_id:016x}")
+        parent_id.append(f"{parent.span_id:016x}" if parent is not None else None)
+        ts = ctx.trace_state
+        trace_state.append(ts.to_header() if ts else None)
+        span_name = s.name
+        name.append(span_name)
+        kind.append(kind_v)
+        st, et = s.start_time, s.end_time
+        start.append(st // 1000)
+        if et is None:
+            end.append(None)
+            duration.append(None)
+        else:
+            end.append(et // 1000)
+            duration.append((et - st) // 1000)
+        status_code.append(code_v)
+        status_msg.append(desc or None)
+        if scope is not None:
+            sname = scope.name
+            scope_name.append(sname)
+            scope_version.append(scope.version)
+        else:
+            sname = None
+            scope_name.append(None)
+            scope_version.append(None)
+        ridx, svc = resources.index(resource)
+        service.append(svc)
+        res_index.append(ridx)
+
+        keys, values = attrs_col.keys, attrs_col.values
+        cache_write = None
+        if attrs:
+            for k, v in attrs.items():
+                hit = promoted_get(k)
+                if hit is not None:
+                    cv = hit[1](v)
+                    if cv is not _BAD:
+                        promoted[hit[0]][i] = cv
+                        continue
+                elif k == _CACHE_WRITE:
+                    cache_write = v
+                    continue
+                keys.append(k)
+                values.append(v if type(v) is str else encode_value(v))
+        if cache_write is not None:
+            cv = _to_int(cache_write)
+            if cv is not _BAD and promoted[_CACHE_CREATION][i] is None:
+                promoted[_CACHE_CREATION][i] = cv
+            else:
+                keys.append(_CACHE_WRITE)
+                values.append(encode_value(cache_write))
+        attrs_col.offsets.append(len(keys))
+        if sname == _SCOPE:
+            stype = promoted[_SPAN_TYPE][i]
+            if stype is None:
+                stype = promoted[_SPAN_TYPE][i] = _FUNCTION
+            if stype in (_FUNCTION, _WORKFLOW) and promoted[_ESTIMATOR][i] is None:
+                promoted[_ESTIMATOR][i] = span_name
+
+        if evs:
+            events.extend(
+                {"time": e.timestamp // 1000, "name": e.name, "attributes": _pairs(e.attributes)}
+                for e in evs)
+        event_offsets.append(len(events))
+        if lks:
+            links.extend(
+                {"trace_id": _hex_trace(lk.context.trace_id),
+                 "span_id": _hex_span(lk.context.span_id),
+                 "attributes": _pairs(lk.attributes)}
+                for lk in lks)
+        link_offsets.append(len(links))
+        d_attrs.append(s.dropped_attributes)
+        d_events.append(s.dropped_events)
+        d_links.append(s.dropped_links)
+
+    ts_type = pa.timestamp("us", tz="UTC")
+    columns: dict[str, pa.Array] = {
+        "trace_id": pa.array(trace_id, pa.string()),
+        "span_id": pa.array(span_id, pa.string()),
+        "parent_span_id": pa.array(parent_id, pa.string()),
+        "trace_state": pa.array(trace_state, pa.string()),
+        "name": pa.array(name, pa.string()),
+        "kind": _names(kind, _KINDS),
+        "start_time": pa.array(start, ts_type),
+        "end_time": pa.array(end, ts_type),
+        "duration_us": pa.array(duration, pa.int64()),
+        "status_code": _names(status_code, _STATUS_CODES),
+        "status_message": pa.array(status_msg, pa.string()),
+        "service_name": pa.array(service, pa.string()),
+        "scope_name": pa.array(scope_name, pa.string()),
+        "scope_version": pa.array(scope_version, pa.string()),
+        "attributes": attrs_col.array(),
+        "resource_attributes": resources.column(res_index),
+        "events": _lists(event_offsets, events, SPAN_SCHEMA.field("events").type),
+        "links": _lists(link_offsets, links, SPAN_SCHEMA.field("links").type),
+        "dropped_attributes_count": pa.array(d_attrs, pa.int32()),
+        "dropped_events_count": pa.array(d_events, pa.int32()),
+        "dropped_links_count": pa.array(d_links, pa.int32()),
+    }
+    for p, values_ in zip(PROMOTED_SPAN_ATTRIBUTES, promoted, strict=True):
+        columns[p.column] = (pa.array(values_, p.type) if values_.count(None) != n
+                             else pa.nulls(n, p.type))
+    return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+_TEMPORALITY = {1: "delta", 2: "cumulative"}
+
+
+class _MetricColumns:
+    __slots__ = (*(f.name for f in METRIC_SCHEMA), "attrs", "res")
+
+    def __init__(self) -> None:
+        for f in METRIC_SCHEMA:
+            setattr(self, f.name, [])
+        self.attrs = _Maps()
+        self.res = _Maps()
+
+
+def _point_kind(data: Any) -> str:
+    kind = type(data).__name__
+    return {"Sum": "sum", "Gauge": "gauge", "Histogram": "histogram",
+            "ExponentialHistogram": "exponential_histogram", "Summary": "summary"}.get(
+                kind, kind.lower())
+
+
+def metrics_to_table(metrics_data: Any) -> pa.Table:
+    """SDK ``MetricsData`` -> a table in ``METRIC_SCHEMA``: one row per data point, every type."""
+    c = _MetricColumns()
+    resources = _Resources()
+    rows = 0
+    for rm in metrics_data.resource_metrics:
+        rkeys, rvalues, svc = resources.get(rm.resource)
+        for sm in rm.scope_metrics:
+            scope = sm.scope
+            for metric in sm.metrics:
+                data = metric.data
+                mtype = _point_kind(data)
+                temporality = getattr(data, "aggregation_temporality", None)
+                temp = (_TEMPORALITY.get(int(temporality.value), "unspecified")
+                        if temporality is not None else "unspecified")
+                mono = getattr(data, "is_monotonic", None) if mtype == "sum" else None
+                for p in data.data_points:
+                    rows += 1
+                    c.time.append(p.time_unix_nano // 1000)
+                    st = getattr(p, "start_time_unix_nano", None)
+                    c.start_time.append(st // 1000 if st else None)
+                    c.service_name.append(svc)
+                    c.scope_name.append(scope.name if scope else None)
+                    c.scope_version.append(scope.version if scope else None)
+                    c.metric_name.append(metric.name)
+                    c.description.append(metric.description or None)
+                    c.unit.append(metric.unit or None)
+                    c.metric_type.append(mtype)
+                    c.temporality.append(temp)
+                    c.is_monotonic.append(mono)
+                    c.attrs.add(p.attributes)
+                    c.res.add_pairs(rkeys, rvalues)
+                    _point_values(c, mtype, p)
+    arrays = []
+    for f in METRIC_SCHEMA:
+        if f.name == "attributes":
+            arrays.append(c.attrs.array())
+        elif f.name == "resource_attributes":
+            arrays.append(c.res.array())
+        else:
+            arrays.append(pa.array(getattr(c, f.name), f.type))
+    return pa.Table.from_arrays(arrays, schema=METRIC_SCHEMA)
+
+
+def _point_values(c: _MetricColumns, mtype: str, p: Any) -> None:
+    value = getattr(p, "value", None)
+    if mtype in ("sum", "gauge"):
+        is_int = type(value) is int
+        c.value_int.append(value if is_int else None)
+        c.value_double.append(None if is_int else value)
+    else:
+        c.value_int.append(None)
+        c.value_double.append(None)
+    hist = mtype in ("histogram", "exponential_histogram", "summary")
+    c.count.append(p.count if hist else None)
+    c.sum.append(float(p.sum) if hist and p.sum is not None else None)
+    mn = getattr(p, "min", None) if hist else None
+    mx = getattr(p, "max", None) if hist else None
+    c.min.append(float(mn) if mn is not None and abs(mn) != float("inf") else None)
+    c.max.append(float(mx) if mx is not None and abs(mx) != float("inf") else None)
+    if mtype == "histogram":
+        c.bucket_bounds.append([float(b) for b in p.explicit_bounds])
+        c.bucket_counts.append(list(p.bucket_counts))
+    else:
+        c.bucket_bounds.append(None)
+        c.bucket_counts.append(None)
+    if mtype == "exponential_histogram":
+        c.exp_scale.append(p.scale)
+        c.exp_zero_count.append(p.zero_count)
+        c.exp_positive_offset.append(p.positive.offset)
+        c.exp_positive_counts.append(list(p.positive.bucket_counts))
+        c.exp_negative_offset.append(p.negative.offset)
+        c.exp_negative_counts.append(list(p.negative.bucket_counts))
+    else:
+        for col in (c.exp_scale, c.exp_zero_count, c.exp_positive_offset,
+                    c.exp_positive_counts, c.exp_negative_offset, c.exp_negative_counts):
+            col.append(None)
+    qv = getattr(p, "quantile_values", None) if mtype == "summary" else None
+    c.quantiles.append(
+        [{"quantile": q.quantile, "value": q.value} for q in qv] if qv is not None else None)
+
+
+# --- logs ---------------------------------------------------------------------------------
+
+def logs_to_table(records: Iterable[Any]) -> pa.Table:
+    """SDK ``ReadableLogRecord`` (or older ``LogData``) objects -> a table in ``LOG_SCHEMA``."""
+    cols: dict[str, list[Any]] = {f.name: [] for f in LOG_SCHEMA}
+    attrs = _Maps()
+    res = _Maps()
+    resources = _Resources()
+    for item in records:
+        r = item.log_record
+        resource = getattr(item, "resource", None) or getattr(r, "resource", None)
+        scope = getattr(item, "instrumentation_scope", None)
+        observed = r.observed_timestamp
+        ts = r.timestamp or observed
+        cols["time"].append(ts // 1000 if ts else None)
+        cols["observed_time"].append(observed // 1000 if observed else None)
+        cols["trace_id"].append(_hex_trace(r.trace_id))
+        cols["span_id"].append(_hex_span(r.span_id))
+        flags = r.trace_flags
+        cols["trace_flags"].append(int(flags) if flags is not None and r.trace_id else None)
+        sev = r.severity_number
+        cols["severity_number"].append(sev.value if sev is not None else None)
+        cols["severity_text"].append(r.severity_text)
+        body = r.body
+        cols["body"].append(None if body is None else _to_str(body))
+        cols["event_name"].append(getattr(r, "event_name", None) or None)
+        rkeys, rvalues, svc = resources.get(resource)
+        cols["service_name"].append(svc)
+        cols["scope_name"].append(scope.name if scope is not None else None)
+        cols["scope_version"].append(scope.version if scope is not None else None)
+        attrs.add(r.attributes)
+        res.add_pairs(rkeys, rvalues)
+        dropped = getattr(item, "dropped_attributes", None)
+        if dropped is None:
+            dropped = getattr(r.attributes, "dropped", 0)
+        cols["dropped_attributes_count"].append(dropped or 0)
+    arrays = []
+    for f in LOG_SCHEMA:
+        if f.name == "attributes":
+            arrays.append(attrs.array())
+        elif f.name == "resource_attributes":
+            arrays.append(res.array())
+        else:
+            arrays.append(pa.array(cols[f.name], f.type))
+    return pa.Table.from_arrays(arrays, schema=LOG_SCHEMA)
