@@ -9,7 +9,6 @@ counted by :func:`validate` and skipped by the converters with exactly the same 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +21,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from otelytics.exporter.convert import _BAD, _coercer, _to_int, encode_value
 from otelytics.exporter.layout import partition_day
 from otelytics.exporter.schema import (
     LOG_SCHEMA,
@@ -51,17 +51,19 @@ _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS = ("UNSET", "OK", "ERROR")
 _TEMPORALITY = ("unspecified", "delta", "cumulative")
 _SERVICE_NAME = "service.name"
-_CACHE_WRITE = "gen_ai.usage.cache_write.input_tokens"
+_CACHE_WRITE = A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
 _US_PER_DAY = 86_400_000_000
 _I32 = (1 << 31) - 1
-_INF = float("inf")
 _I64 = (1 << 63) - 1
 
-_PROMOTED: dict[str, tuple[str, pa.DataType]] = {
-    p.attribute: (p.column, p.type) for p in PROMOTED_SPAN_ATTRIBUTES
+# The exporter's coercion rules (a promoted value of the wrong type stays in the map), so the
+# same span lands in the same columns whether it came through the SDK exporter or OTLP.
+_PROMOTED: dict[str, tuple[str, Any]] = {
+    p.attribute: (p.column, _coercer(p.type)) for p in PROMOTED_SPAN_ATTRIBUTES
 }
-_PROMOTED[_CACHE_WRITE] = _PROMOTED[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS]
-_PROMOTED_COLUMNS = tuple(dict.fromkeys(c for c, _ in _PROMOTED.values()))
+_PROMOTED_COLUMNS = tuple(p.column for p in PROMOTED_SPAN_ATTRIBUTES)
+_FUNCTION = A.OtelyticsSpanTypeValues.FUNCTION.value
+_WORKFLOW = A.OtelyticsSpanTypeValues.WORKFLOW.value
 _SCOPE_SDK = "otelytics"
 _HAS_EVENT_NAME = "event_name" in LogRecord.DESCRIPTOR.fields_by_name
 
@@ -86,20 +88,6 @@ def any_value(v: Any) -> Any:
     return None
 
 
-def _text(value: Any) -> str:
-    """Map-value encoding of the dataset: strings as they are, everything else JSON."""
-    t = type(value)
-    if t is str:
-        return value
-    if t is int:
-        return str(value)
-    if t is bool:
-        return "true" if value else "false"
-    if t is float and value == value and value not in (_INF, -_INF):
-        return repr(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
-
-
 def encode_attributes(kvs: Iterable[Any]) -> list[tuple[str, str]]:
     """Repeated ``KeyValue`` -> map entries (``map<string,string>``; non-strings JSON)."""
     out = []
@@ -108,30 +96,8 @@ def encode_attributes(kvs: Iterable[Any]) -> list[tuple[str, str]]:
         if v.WhichOneof("value") == "string_value":
             out.append((kv.key, v.string_value))
         else:
-            out.append((kv.key, _text(any_value(v))))
+            out.append((kv.key, encode_value(any_value(v))))
     return out
-
-
-def _coerce(value: Any, typ: pa.DataType) -> Any:
-    """``value`` as the promoted column's type, or ``_MISS`` when it does not fit."""
-    if pa.types.is_string(typ):
-        return value if isinstance(value, str) else _MISS
-    if pa.types.is_boolean(typ):
-        return value if isinstance(value, bool) else _MISS
-    if pa.types.is_integer(typ):
-        if isinstance(value, bool):
-            return _MISS
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return _MISS
-    if isinstance(value, bool):
-        return _MISS
-    return float(value) if isinstance(value, (int, float)) else _MISS
-
-
-_MISS = object()
 
 
 def _hex_or_none(b: bytes) -> str | None:
@@ -252,13 +218,15 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
     promoted: dict[str, dict[int, Any]] = {c: {} for c in _PROMOTED_COLUMNS}
     cols["_promoted"] = promoted
     span_type = promoted["span_type"]
+    estimator = promoted["estimator_name"]
+    cache_creation = promoted["gen_ai_cache_creation_tokens"]
     row = 0
     for request in requests:
         for rs in request.resource_spans:
             service, res = _resource(rs.resource)
             for ss in rs.scope_spans:
-                scope_name = ss.scope.name or None
-                scope_version = ss.scope.version or None
+                scope_name = ss.scope.name
+                scope_version = ss.scope.version
                 is_sdk = scope_name == _SCOPE_SDK
                 group = len(res_col.values)
                 res_col.values.append(res)
@@ -276,32 +244,46 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
                     c_name.append(s.name)
                     kind = s.kind
                     c_kind.append(_KINDS[kind] if 0 <= kind < 6 else str(kind))
-                    start = s.start_time_unix_nano // 1000
-                    end = s.end_time_unix_nano // 1000
-                    c_start.append(start)
-                    c_end.append(end)
-                    c_dur.append(end - start)
+                    start_ns = s.start_time_unix_nano
+                    end_ns = s.end_time_unix_nano
+                    c_start.append(start_ns // 1000)
+                    c_end.append(end_ns // 1000)
+                    c_dur.append((end_ns - start_ns) // 1000)  # as the SDK exporter rounds
                     st = s.status
                     code = st.code
                     c_sc.append(_STATUS[code] if 0 <= code < 3 else str(code))
                     c_sm.append(st.message or None)
+                    cache_write = None
                     for kv in s.attributes:
                         key = kv.key
                         v = kv.value
-                        which = v.WhichOneof("value")
-                        if key in _PROMOTED:
-                            column, typ = _PROMOTED[key]
-                            value = _coerce(any_value(v), typ)
-                            target = promoted[column]
-                            if value is not _MISS and row not in target:
+                        hit = _PROMOTED.get(key)
+                        if hit is not None:
+                            value = hit[1](any_value(v))
+                            target = promoted[hit[0]]
+                            if value is not _BAD and row not in target:
                                 target[row] = value
                                 continue
+                        elif key == _CACHE_WRITE:
+                            cache_write = any_value(v)
+                            continue
                         a_keys.append(key)
-                        a_vals.append(v.string_value if which == "string_value"
-                                      else _text(any_value(v)))
+                        a_vals.append(v.string_value if v.WhichOneof("value") == "string_value"
+                                      else encode_value(any_value(v)))
+                    if cache_write is not None:
+                        value = _to_int(cache_write)
+                        if value is not _BAD and row not in cache_creation:
+                            cache_creation[row] = value
+                        else:
+                            a_keys.append(_CACHE_WRITE)
+                            a_vals.append(encode_value(cache_write))
                     a_off.append(len(a_keys))
-                    if is_sdk and row not in span_type:
-                        span_type[row] = "function"
+                    if is_sdk:
+                        stype = span_type.get(row)
+                        if stype is None:
+                            stype = span_type[row] = _FUNCTION
+                        if stype in (_FUNCTION, _WORKFLOW) and row not in estimator:
+                            estimator[row] = s.name
                     c_ev.append([
                         {"time": e.time_unix_nano // 1000, "name": e.name,
                          "attributes": encode_attributes(e.attributes)}
@@ -336,8 +318,8 @@ def _metric_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
             service, res = _resource(rm.resource)
             for sm in rm.scope_metrics:
                 base = {"service_name": service, "resource_attributes": res,
-                        "scope_name": sm.scope.name or None,
-                        "scope_version": sm.scope.version or None}
+                        "scope_name": sm.scope.name,
+                        "scope_version": sm.scope.version}
                 for m in sm.metrics:
                     if not m.name:
                         continue
@@ -405,8 +387,8 @@ def _log_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
         for rl in request.resource_logs:
             service, res = _resource(rl.resource)
             for sl in rl.scope_logs:
-                scope_name = sl.scope.name or None
-                scope_version = sl.scope.version or None
+                scope_name = sl.scope.name
+                scope_version = sl.scope.version
                 for r in sl.log_records:
                     if not _valid_log(r):
                         continue
@@ -415,11 +397,11 @@ def _log_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
                     cols["observed_time"].append(observed)
                     cols["trace_id"].append(_hex_or_none(r.trace_id))
                     cols["span_id"].append(_hex_or_none(r.span_id))
-                    cols["trace_flags"].append(r.flags & 0xFF)
+                    cols["trace_flags"].append(r.flags & 0xFF if r.trace_id else None)
                     cols["severity_number"].append(r.severity_number or None)
                     cols["severity_text"].append(r.severity_text or None)
                     body = any_value(r.body) if r.HasField("body") else None
-                    cols["body"].append(None if body is None else _text(body))
+                    cols["body"].append(None if body is None else encode_value(body))
                     cols["event_name"].append(
                         (r.event_name or None) if has_event_name else None)
                     cols["service_name"].append(service)
