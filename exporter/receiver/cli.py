@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="publish the spool at least this often (smaller: fresher, more files)")
     p.add_argument("--segment-bytes", type=int, default=32 << 20,
                    help="roll a spool segment (one Parquet file per signal) at this size")
+    p.add_argument("--converters", type=int, default=1,
+                   help="processes converting spool segments to Parquet (1: a thread of the "
+                        "receiver; N>1: N processes, one per spare core)")
     p.add_argument("--read-timeout", type=float, default=10.0,
                    help="seconds a client may take to send a request")
     p.add_argument("--ready-file", default=None,
@@ -90,7 +93,8 @@ def _config(args: argparse.Namespace) -> Any:
         raise CliError("--tls-cert and --tls-key go together")
     for flag, v in (("--max-request-bytes", args.max_request_bytes),
                     ("--max-concurrent-requests", args.max_concurrent_requests),
-                    ("--max-backlog-bytes", args.max_backlog_bytes)):
+                    ("--max-backlog-bytes", args.max_backlog_bytes),
+                    ("--converters", args.converters)):
         if v <= 0:
             raise CliError(f"{flag} must be positive")
     http_port = _env_int("OTELYTICS_SERVE_HTTP_PORT", args.http_port, C.DEFAULT_HTTP_PORT)
@@ -107,6 +111,7 @@ def _config(args: argparse.Namespace) -> Any:
         max_concurrent_requests=args.max_concurrent_requests,
         max_backlog_bytes=args.max_backlog_bytes, segment_bytes=args.segment_bytes,
         segment_age_s=args.segment_seconds, read_timeout_s=args.read_timeout,
+        converters=args.converters,
     )
 
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 CLIENT = str(Path(__file__).with_name("_load_client.py"))
 
@@ -26,8 +27,10 @@ def _acked(path: Path) -> set[int]:
     return out
 
 
-def test_kill_9_under_load_then_restart_loses_and_duplicates_nothing(serve, tmp_path):
-    server = serve("--segment-seconds", "0.2")
+@pytest.mark.parametrize("converters", ["1", "2"])
+def test_kill_9_under_load_then_restart_loses_and_duplicates_nothing(serve, tmp_path,
+                                                                    converters):
+    server = serve("--segment-seconds", "0.2", "--converters", converters)
     acks = tmp_path / "acks.txt"
     client = subprocess.Popen([sys.executable, CLIENT, str(server.http_port), str(acks),
                                "4", "400", "50"])
@@ -41,7 +44,8 @@ def test_kill_9_under_load_then_restart_loses_and_duplicates_nothing(serve, tmp_
     assert len(acked) >= 40 * 50
     leftover = list(server.spool_dir.glob("seg-*.spool"))
 
-    restarted = serve("--segment-seconds", "0.2")  # same data dir and spool
+    # same data dir and spool
+    restarted = serve("--segment-seconds", "0.2", "--converters", converters)
     assert restarted.terminate() == 0, restarted.stderr()
     assert not list(server.spool_dir.glob("seg-*.spool"))
     rows = duckdb.connect().execute(f"""
