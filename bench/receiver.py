@@ -122,6 +122,15 @@ def _split(body: bytes) -> dict[str, float]:
 def run() -> dict:
     body = request_bytes()
     decode_s = _cpu_per_call(lambda: ExportTraceServiceRequest.FromString(body), 500)
+    out = {"spans_per_request": SPANS, "request_bytes": len(body),
+           "decode_only_us_per_span": round(decode_s / SPANS * 1e6, 3),
+           "split_cpu_us_per_span": {k: round(v, 3) for k, v in _split(body).items()}}
+    for converters in (1, 2):
+        out[f"converters={converters}"] = _load(body, decode_s, converters)
+    return out
+
+
+def _load(body: bytes, decode_s: float, converters: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         payload = Path(tmp) / "req.bin"
         payload.write_bytes(body)
@@ -129,7 +138,7 @@ def run() -> dict:
         proc = subprocess.Popen(
             [sys.executable, "-m", "otelytics.analysis.cli", "serve", "--data-dir",
              f"{tmp}/data", "--http-port", "0", "--grpc-port", "-1", "--ready-file",
-             str(ready)], stderr=subprocess.DEVNULL)
+             str(ready), "--converters", str(converters)], stderr=subprocess.DEVNULL)
         while not ready.exists():
             time.sleep(0.05)
         port = json.loads(ready.read_text())["http_port"]
@@ -151,8 +160,6 @@ def run() -> dict:
     spans = int(ok) * SPANS
     per_span = cpu / spans
     return {
-        "spans_per_request": SPANS,
-        "request_bytes": len(body),
         "seconds": float(wall),
         "spans_acknowledged": spans,
         "rows_in_dataset": rows,
@@ -160,12 +167,10 @@ def run() -> dict:
         "acknowledged_spans_per_s": round(spans / float(wall)),
         "sustained_spans_per_s": round(rows / (float(wall) + drain_s)),
         "receiver_cpu_us_per_span": round(per_span * 1e6, 2),
-        "decode_only_us_per_span": round(decode_s / SPANS * 1e6, 3),
         "ratio_end_to_end_vs_decode": round(per_span / (decode_s / SPANS), 1),
         "receiver_peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "shutdown_drain_s": round(drain_s, 2),
         "exit_code": proc.returncode,
-        "split_us_per_span": {k: round(v, 3) for k, v in _split(body).items()},
     }
 
 
