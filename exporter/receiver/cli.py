@@ -58,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds a client may take to send a request")
     p.add_argument("--ready-file", default=None,
                    help="write {http_port, grpc_port, pid} as JSON here once listening")
-    p.add_argument("--shutdown-timeout", type=float, default=60.0,
+    p.add_argument("--shutdown-timeout", type=float, default=120.0,
                    help="seconds to publish the spool at shutdown")
     p.set_defaults(func=_run)
 
