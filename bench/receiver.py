@@ -140,7 +140,8 @@ def _load(body: bytes, decode_s: float, converters: int) -> dict:
             [sys.executable, "-m", "otelytics.analysis.cli", "serve", "--data-dir",
              f"{tmp}/data", "--http-port", "0", "--grpc-port", "-1", "--ready-file",
              str(ready), "--converters", str(converters), "--max-backlog-bytes",
-             str(BACKLOG), "--shutdown-timeout", "900"], stderr=subprocess.DEVNULL)
+             str(BACKLOG), "--shutdown-timeout", "900",
+             *os.environ.get("BENCH_RECEIVER_ARGS", "").split()], stderr=subprocess.DEVNULL)
         while not ready.exists():
             time.sleep(0.05)
         port = json.loads(ready.read_text())["http_port"]
