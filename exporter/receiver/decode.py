@@ -54,6 +54,7 @@ _SERVICE_NAME = "service.name"
 _CACHE_WRITE = A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
 _US_PER_DAY = 86_400_000_000
 _I32 = (1 << 31) - 1
+_INF = float("inf")
 _I64 = (1 << 63) - 1
 
 # The exporter's coercion rules (a promoted value of the wrong type stays in the map), so the
@@ -329,6 +330,7 @@ def _metric_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
                     data = getattr(m, which)
                     common = dict(base, metric_name=m.name, description=m.description or None,
                                   unit=m.unit or None, metric_type=which)
+                    common["temporality"] = "unspecified"  # gauges, summaries (as the SDK's)
                     if which in ("sum", "histogram", "exponential_histogram"):
                         t = data.aggregation_temporality
                         common["temporality"] = _TEMPORALITY[t] if 0 <= t < 3 else str(t)
@@ -373,9 +375,12 @@ def _counts(values: Any) -> list[int]:
 
 
 def _optional(row: dict[str, Any], point: Any, names: tuple[str, ...]) -> None:
+    """Optional double fields; an infinite min/max (an empty SDK aggregation) is unknown."""
     for name in names:
         if point.HasField(name):
-            row[name] = getattr(point, name)
+            value = getattr(point, name)
+            if name == "sum" or abs(value) != _INF:
+                row[name] = value
 
 
 # --- logs ----------------------------------------------------------------------------------

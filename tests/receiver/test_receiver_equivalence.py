@@ -1,5 +1,6 @@
-"""The same spans and logs through the SDK's Parquet exporters and through OTLP -> ``otelytics
-serve`` give identical rows: one schema, one writer, the same promotion and encoding rules."""
+"""The same spans, logs and metrics through the SDK's Parquet exporters and through OTLP ->
+``otelytics serve`` give identical rows: one schema, one writer, the same promotion and
+encoding rules."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pyarrow.dataset as pads
 from tests.conftest import run_python
 
 CLIENT = str(Path(__file__).with_name("_equivalence_client.py"))
-SORT = {"spans": "span_id", "logs": "body"}
+SORT = {"spans": "span_id", "logs": "body", "metrics": "metric_name"}
 
 
 def _rows(root: str, signal: str) -> list[dict]:
@@ -30,7 +31,7 @@ def test_sdk_exporter_and_receiver_write_the_same_rows(serve, tmp_path):
     r = run_python(CLIENT, server.http, sdk_root, timeout=90)
     assert r.returncode == 0, r.stderr
     assert server.terminate() == 0
-    for signal in ("spans", "logs"):
+    for signal in ("spans", "logs", "metrics"):
         via_sdk, via_otlp = _rows(sdk_root, signal), _rows(server.data_dir, signal)
         assert len(via_sdk) == len(via_otlp) > 0
         for a, b in zip(via_sdk, via_otlp, strict=True):
