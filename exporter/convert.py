@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
 from typing import Any
 
 import pyarrow as pa
@@ -110,9 +111,20 @@ def _coercer(t: pa.DataType) -> Any:
 
 
 # attribute name -> (slot, coercion)
-_PROMOTED: dict[str, tuple[int, Any]] = {
-    p.attribute: (i, _coercer(p.type)) for i, p in enumerate(PROMOTED_SPAN_ATTRIBUTES)
+_PY_TYPES = {pa.string(): str, pa.int64(): int, pa.float64(): float, pa.bool_(): bool}
+# attribute name -> (slot, coercion, the Python type that needs none)
+_PROMOTED: dict[str, tuple[int, Any, type]] = {
+    p.attribute: (i, _coercer(p.type), _PY_TYPES[p.type])
+    for i, p in enumerate(PROMOTED_SPAN_ATTRIBUTES)
 }
+
+
+class _Never:
+    """A type no value has: every value goes through its column's coercion."""
+
+
+# the same, with every value checked (ints beyond int64 go to the map instead of failing)
+_PROMOTED_STRICT = {k: (slot, coerce, _Never) for k, (slot, coerce, _) in _PROMOTED.items()}
 _SLOT = {p.column: i for i, p in enumerate(PROMOTED_SPAN_ATTRIBUTES)}
 _SPAN_TYPE = _SLOT["span_type"]
 _ESTIMATOR = _SLOT["estimator_name"]
@@ -154,10 +166,43 @@ def _pairs(attrs: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     return [(k, _to_str(v)) for k, v in attrs.items()] if attrs else []
 
 
-def _lists(offsets: list[int], items: list[dict[str, Any]], typ: pa.ListType) -> pa.Array:
-    """A list column from flat items + offsets (cheaper than one Python list per row)."""
+def _event(e: Any) -> dict[str, Any]:
+    return {"time": e.timestamp // 1000, "name": e.name, "attributes": _pairs(e.attributes)}
+
+
+def _link(lk: Any) -> dict[str, Any]:
+    return {"trace_id": _hex_trace(lk.context.trace_id), "span_id": _hex_span(lk.context.span_id),
+            "attributes": _pairs(lk.attributes)}
+
+
+def _lists(n: int, rows: list[tuple[int, Any]], convert: Any, typ: pa.ListType) -> pa.Array:
+    """A list column for ``n`` rows from the few rows that have items: ``[(row, items)]``."""
+    if not rows:  # the common case: no span in the batch has events (or links)
+        return _empty_lists(n, typ)
+    counts = [0] * n
+    items: list[dict[str, Any]] = []
+    for i, row_items in rows:
+        converted = [convert(x) for x in row_items]
+        counts[i] = len(converted)
+        items.extend(converted)
+    offsets = [0, *accumulate(counts)]
     values = pa.array(items, typ.value_type)
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=typ)
+
+
+_EMPTY: dict[tuple[int, pa.DataType], pa.Array] = {}
+
+
+def _empty_lists(n: int, typ: pa.ListType) -> pa.Array:
+    """``n`` empty lists, cached per length (arrays are immutable)."""
+    key = (n, typ)
+    arr = _EMPTY.get(key)
+    if arr is None:
+        if len(_EMPTY) > 64:
+            _EMPTY.clear()
+        arr = _EMPTY[key] = pa.ListArray.from_arrays(
+            pa.array([0] * (n + 1), pa.int32()), pa.array([], typ.value_type), type=typ)
+    return arr
 
 
 class _Resources:
@@ -181,7 +226,14 @@ class _Resources:
         self._index[id(resource)] = (resource, i, service)
         return i, service
 
-    def column(self, indices: list[int]) -> pa.Array:
+    def services(self) -> list[tuple[int, str | None]]:
+        """``(index, service.name)`` of every resource seen, in index order."""
+        return sorted((i, svc) for _, i, svc in self._index.values())
+
+    def column(self, indices: Sequence[int]) -> pa.Array:
+        if len(self._order) == 1:  # one resource, the common case: reuse the built column
+            resource = next(iter(self._index.values()))[0]
+            return _repeated(resource, self._order[0], len(indices))
         maps = _Maps()
         for keys, values in self._order:
             maps.add_pairs(keys, values)
@@ -200,6 +252,25 @@ class _Resources:
         return keys, values, service
 
 
+_REPEATED: dict[tuple[int, int], tuple[Any, pa.Array]] = {}
+
+
+def _repeated(resource: Any, kv: tuple[list[str], list[str]], n: int) -> pa.Array:
+    """The resource's map repeated ``n`` times, cached per (resource, n): resources live as
+    long as their provider and batches mostly have the same size, so this is built once."""
+    key = (id(resource), n)
+    hit = _REPEATED.get(key)
+    if hit is not None and hit[0] is resource:
+        return hit[1]
+    maps = _Maps()
+    maps.add_pairs(*kv)
+    arr = maps.array().take(pa.array([0] * n, pa.int32()))
+    if len(_REPEATED) > 64:
+        _REPEATED.clear()
+    _REPEATED[key] = (resource, arr)
+    return arr
+
+
 def _hex_trace(v: int | None) -> str | None:
     return None if not v else f"{v:032x}"
 
@@ -213,40 +284,40 @@ _STATUS_CODES = pa.array([c.name for c in sorted(StatusCode, key=lambda c: c.val
                          pa.string())
 
 
-def _names(values: list[int], names: pa.Array) -> pa.Array:
+def _names(values: Sequence[int], names: pa.Array) -> pa.Array:
     """Enum values -> their names, by one ``take`` (cheaper than ``.name`` per row)."""
     return names.take(pa.array(values, pa.int8()))
 
 
 def spans_to_table(spans: Sequence[Any]) -> pa.Table:
     """SDK ``ReadableSpan`` objects -> a table in ``SPAN_SCHEMA``."""
+    try:
+        return _spans_to_table(spans, _PROMOTED)
+    except (OverflowError, pa.ArrowInvalid):  # an int attribute beyond int64, say
+        return _spans_to_table(spans, _PROMOTED_STRICT)
+
+
+def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.Table:
     n = len(spans)
-    trace_id: list[str | None] = []
-    span_id: list[str | None] = []
-    parent_id: list[str | None] = []
-    trace_state: list[str | None] = []
-    name: list[str] = []
-    kind: list[int] = []
-    start: list[int | None] = []
-    end: list[int | None] = []
-    duration: list[int | None] = []
-    status_code: list[int] = []
-    status_msg: list[str | None] = []
-    service: list[str | None] = []
-    scope_name: list[str | None] = []
-    scope_version: list[str | None] = []
+    rows: list[tuple[Any, ...]] = []  # one tuple per span, transposed by zip (C speed)
     promoted: list[list[Any]] = [[None] * n for _ in PROMOTED_SPAN_ATTRIBUTES]
-    attrs_col = _Maps()
-    events: list[dict[str, Any]] = []
-    links: list[dict[str, Any]] = []
-    event_offsets = [0]
-    link_offsets = [0]
-    res_index: list[int] = []
-    d_attrs: list[int] = []
-    d_events: list[int] = []
-    d_links: list[int] = []
+    used = [False] * len(PROMOTED_SPAN_ATTRIBUTES)
+    keys: list[str] = []
+    values: list[str] = []
+    offsets = [0]
+    with_events: list[tuple[int, Any]] = []
+    with_links: list[tuple[int, Any]] = []
+    scopes: list[tuple[str | None, str | None]] = []
+    scope_ids: dict[tuple[str | None, str | None], int] = {}
+    scope_i = 0
     resources = _Resources()
-    promoted_get = _PROMOTED.get
+    promoted_get = promoted_names.get
+    add_row = rows.append
+    last_resource: Any = _BAD
+    last_scope: Any = _BAD
+    ridx, sname = 0, None
+    add_key = keys.append
+    add_value = values.append
 
     for i, s in enumerate(spans):
         try:  # the SDK's fields directly: measured ~30% cheaper than its copying properties
@@ -254,118 +325,115 @@ def spans_to_table(spans: Sequence[Any]) -> pa.Table:
             status = s._status
             code_v, desc = status._status_code._value_, status._description
             scope, resource = s._instrumentation_scope, s._resource
-            attrs = s._attributes
-            attrs = getattr(attrs, "_dict", attrs)
-            evs = getattr(s._events, "_dq", s._events)
-            lks = getattr(s._links, "_dq", s._links)
-        except AttributeError:  # another ReadableSpan implementation: public API
+            attrs, evs, lks = s._attributes, s._events, s._links
+            d_attrs, d_events, d_links = attrs.dropped, evs.dropped, lks.dropped
+            attrs, evs, lks = attrs._dict, evs._dq, lks._dq
+            span_name, st, et = s._name, s._start_time, s._end_time
+            tid, sid, tstate = ctx[0], ctx[1], ctx[4]  # SpanContext is a tuple
+            pid = parent[1] if parent is not None else None
+            state = tstate.to_header() if tstate._dict else None
+        except (AttributeError, IndexError, TypeError):  # another implementation: public API
             ctx, parent, kind_v = s.context, s.parent, s.kind.value
             code_v, desc = s.status.status_code.value, s.status.description
             scope, resource = s.instrumentation_scope, s.resource
             attrs, evs, lks = s.attributes, s.events, s.links
-        trace_id.append(f"{ctx.trace_id:032x}")
-        span_id.append(f"{ctx.span_id:016x}")
-        parent_id.append(f"{parent.span_id:016x}" if parent is not None else None)
-        ts = ctx.trace_state
-        trace_state.append(ts.to_header() if ts else None)
-        span_name = s.name
-        name.append(span_name)
-        kind.append(kind_v)
-        st, et = s.start_time, s.end_time
-        start.append(st // 1000)
-        if et is None:
-            end.append(None)
-            duration.append(None)
-        else:
-            end.append(et // 1000)
-            duration.append((et - st) // 1000)
-        status_code.append(code_v)
-        status_msg.append(desc or None)
-        if scope is not None:
-            sname = scope.name
-            scope_name.append(sname)
-            scope_version.append(scope.version)
-        else:
-            sname = None
-            scope_name.append(None)
-            scope_version.append(None)
-        ridx, svc = resources.index(resource)
-        service.append(svc)
-        res_index.append(ridx)
+            d_attrs, d_events, d_links = s.dropped_attributes, s.dropped_events, s.dropped_links
+            span_name, st, et = s.name, s.start_time, s.end_time
+            tid, sid = ctx.trace_id, ctx.span_id
+            pid = parent.span_id if parent is not None else None
+            state = ctx.trace_state.to_header() if ctx.trace_state else None
+        if scope is not last_scope:
+            last_scope = scope
+            sname, sversion = (scope.name, scope.version) if scope is not None else (None, None)
+            scope_i = scope_ids.get((sname, sversion))
+            if scope_i is None:
+                scope_i = scope_ids[(sname, sversion)] = len(scopes)
+                scopes.append((sname, sversion))
+        if resource is not last_resource:
+            last_resource = resource
+            ridx, _ = resources.index(resource)
+        add_row((
+            f"{tid:032x}", f"{sid:016x}", None if pid is None else f"{pid:016x}", state,
+            span_name, kind_v, st // 1000,
+            None if et is None else et // 1000,
+            None if et is None else (et - st) // 1000,
+            code_v, desc or None, scope_i, ridx, d_attrs, d_events, d_links, None,
+        ))
 
-        keys, values = attrs_col.keys, attrs_col.values
         cache_write = None
         if attrs:
             for k, v in attrs.items():
                 hit = promoted_get(k)
                 if hit is not None:
-                    cv = hit[1](v)
+                    cv = v if type(v) is hit[2] else hit[1](v)
                     if cv is not _BAD:
                         promoted[hit[0]][i] = cv
+                        used[hit[0]] = True
                         continue
                 elif k == _CACHE_WRITE:
                     cache_write = v
                     continue
-                keys.append(k)
-                values.append(v if type(v) is str else encode_value(v))
+                add_key(k)
+                add_value(v if type(v) is str else encode_value(v))
         if cache_write is not None:
             cv = _to_int(cache_write)
             if cv is not _BAD and promoted[_CACHE_CREATION][i] is None:
                 promoted[_CACHE_CREATION][i] = cv
+                used[_CACHE_CREATION] = True
             else:
-                keys.append(_CACHE_WRITE)
-                values.append(encode_value(cache_write))
-        attrs_col.offsets.append(len(keys))
+                add_key(_CACHE_WRITE)
+                add_value(encode_value(cache_write))
+        offsets.append(len(keys))
         if sname == _SCOPE:
             stype = promoted[_SPAN_TYPE][i]
             if stype is None:
                 stype = promoted[_SPAN_TYPE][i] = _FUNCTION
+                used[_SPAN_TYPE] = True
             if stype in (_FUNCTION, _WORKFLOW) and promoted[_ESTIMATOR][i] is None:
                 promoted[_ESTIMATOR][i] = span_name
+                used[_ESTIMATOR] = True
 
         if evs:
-            events.extend(
-                {"time": e.timestamp // 1000, "name": e.name, "attributes": _pairs(e.attributes)}
-                for e in evs)
-        event_offsets.append(len(events))
+            with_events.append((i, evs))
         if lks:
-            links.extend(
-                {"trace_id": _hex_trace(lk.context.trace_id),
-                 "span_id": _hex_span(lk.context.span_id),
-                 "attributes": _pairs(lk.attributes)}
-                for lk in lks)
-        link_offsets.append(len(links))
-        d_attrs.append(s.dropped_attributes)
-        d_events.append(s.dropped_events)
-        d_links.append(s.dropped_links)
+            with_links.append((i, lks))
 
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 17
+    (trace_id, span_id, parent_id, trace_state, name, kind, start, end, duration, status_code,
+     status_msg, scope_index, res_index, d_a, d_e, d_l, _) = cols
+    services = pa.array([svc for _, svc in resources.services()], pa.string())
+    scope_names = pa.array([sc[0] for sc in scopes], pa.string())
+    scope_versions = pa.array([sc[1] for sc in scopes], pa.string())
+    res_idx = pa.array(res_index, pa.int32())
+    scope_idx = pa.array(scope_index, pa.int32())
     ts_type = pa.timestamp("us", tz="UTC")
+    string = pa.string()
     columns: dict[str, pa.Array] = {
-        "trace_id": pa.array(trace_id, pa.string()),
-        "span_id": pa.array(span_id, pa.string()),
-        "parent_span_id": pa.array(parent_id, pa.string()),
-        "trace_state": pa.array(trace_state, pa.string()),
-        "name": pa.array(name, pa.string()),
+        "trace_id": pa.array(trace_id, string),
+        "span_id": pa.array(span_id, string),
+        "parent_span_id": pa.array(parent_id, string),
+        "trace_state": pa.array(trace_state, string),
+        "name": pa.array(name, string),
         "kind": _names(kind, _KINDS),
         "start_time": pa.array(start, ts_type),
         "end_time": pa.array(end, ts_type),
         "duration_us": pa.array(duration, pa.int64()),
         "status_code": _names(status_code, _STATUS_CODES),
-        "status_message": pa.array(status_msg, pa.string()),
-        "service_name": pa.array(service, pa.string()),
-        "scope_name": pa.array(scope_name, pa.string()),
-        "scope_version": pa.array(scope_version, pa.string()),
-        "attributes": attrs_col.array(),
+        "status_message": pa.array(status_msg, string),
+        "service_name": services.take(res_idx),
+        "scope_name": scope_names.take(scope_idx),
+        "scope_version": scope_versions.take(scope_idx),
+        "attributes": pa.MapArray.from_arrays(
+            pa.array(offsets, pa.int32()), pa.array(keys, string), pa.array(values, string)),
         "resource_attributes": resources.column(res_index),
-        "events": _lists(event_offsets, events, SPAN_SCHEMA.field("events").type),
-        "links": _lists(link_offsets, links, SPAN_SCHEMA.field("links").type),
-        "dropped_attributes_count": pa.array(d_attrs, pa.int32()),
-        "dropped_events_count": pa.array(d_events, pa.int32()),
-        "dropped_links_count": pa.array(d_links, pa.int32()),
+        "events": _lists(n, with_events, _event, SPAN_SCHEMA.field("events").type),
+        "links": _lists(n, with_links, _link, SPAN_SCHEMA.field("links").type),
+        "dropped_attributes_count": pa.array(d_a, pa.int32()),
+        "dropped_events_count": pa.array(d_e, pa.int32()),
+        "dropped_links_count": pa.array(d_l, pa.int32()),
     }
-    for p, values_ in zip(PROMOTED_SPAN_ATTRIBUTES, promoted, strict=True):
-        columns[p.column] = (pa.array(values_, p.type) if values_.count(None) != n
-                             else pa.nulls(n, p.type))
+    for p, values_, any_ in zip(PROMOTED_SPAN_ATTRIBUTES, promoted, used, strict=True):
+        columns[p.column] = pa.array(values_, p.type) if any_ else pa.nulls(n, p.type)
     return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
 
 

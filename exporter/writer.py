@@ -81,6 +81,7 @@ _US_PER_DAY = 86_400_000_000
 _EPOCH = _dt.date(1970, 1, 1)
 _RETRY_MIN_S = 0.5
 _RETRY_MAX_S = 30.0
+_STAGING_ORPHAN_S = 24 * 3600.0
 _WRITE_ERROR = A.OtelyticsDropReasonValues.WRITE_ERROR.value
 _SHUTDOWN = A.OtelyticsDropReasonValues.SHUTDOWN.value
 
@@ -117,8 +118,45 @@ def open_root(root: str) -> tuple[pafs.FileSystem | None, str]:
     if root.startswith("file://"):
         fs, path = pafs.FileSystem.from_uri(root)
         return None, os.path.abspath(path)
+    if root.startswith("s3://"):
+        s3 = _s3(root)
+        if s3 is not None:
+            return s3
     fs, path = pafs.FileSystem.from_uri(root)
     return fs, path.rstrip("/")
+
+
+_S3_BOOLS = {"anonymous", "background_writes", "allow_bucket_creation", "allow_bucket_deletion",
+             "force_virtual_addressing", "check_directory_existence_before_creation"}
+_S3_NUMBERS = {"request_timeout", "connect_timeout", "load_frequency"}
+
+
+def _s3(root: str) -> tuple[pafs.FileSystem, str] | None:
+    """An S3 filesystem with bounded retries and timeouts: the SDK's defaults retry a dead
+    endpoint for ~25 s per request, which would hold up the app's exit; our own backoff
+    retries longer outages. None when the URI has options we do not map (pyarrow parses it)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(root)
+    if parts.username or parts.password:
+        return None
+    kwargs: dict[str, Any] = {"connect_timeout": 3.0, "request_timeout": 30.0,
+                              "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=2)}
+    for key, value in parse_qsl(parts.query):
+        if key in _S3_BOOLS:
+            kwargs[key] = value.lower() in ("1", "true", "yes")
+        elif key in _S3_NUMBERS:
+            kwargs[key] = float(value)
+        elif key in ("region", "scheme", "endpoint_override", "access_key", "secret_key",
+                     "session_token", "role_arn", "session_name", "external_id"):
+            kwargs[key] = value
+        else:
+            return None
+    try:
+        fs = pafs.S3FileSystem(**kwargs)
+    except (TypeError, ValueError):
+        return None
+    return fs, f"{parts.netloc}{parts.path}".rstrip("/")
 
 
 def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -156,13 +194,15 @@ def _today() -> int:
 
 def _split_by_day(table: pa.Table, time_col: str) -> list[tuple[int, pa.Table]]:
     """``[(day number, rows of that UTC day)]``; rows without a time go to today."""
-    us = pc.cast(table.column(time_col), pa.int64())
+    col = table.column(time_col)
+    if not col.null_count:
+        mm = pc.min_max(col)  # the common case, one day: no per-row work
+        lo, hi = mm["min"].value // _US_PER_DAY, mm["max"].value // _US_PER_DAY
+        if lo == hi:
+            return [(lo, table)]
+    us = pc.cast(col, pa.int64())
     if us.null_count:
         us = pc.fill_null(us, time.time_ns() // 1000)
-    mm = pc.min_max(us).as_py()
-    lo, hi = mm["min"] // _US_PER_DAY, mm["max"] // _US_PER_DAY
-    if lo == hi:
-        return [(lo, table)]
     days = pc.floor(pc.divide(pc.cast(us, pa.float64()), float(_US_PER_DAY)))
     out = []
     for d in pc.unique(days).to_pylist():
@@ -179,7 +219,9 @@ def _writer_options(schema: pa.Schema) -> dict[str, Any]:
     return {
         "compression": "zstd",
         "use_dictionary": dictionary_columns(schema),
-        "write_statistics": True,
+        # min/max only where a reader can use them (time, ids, tokens, cost...): maps and
+        # lists gain nothing from them and cost ~7% of the write
+        "write_statistics": [f.name for f in schema if not pa.types.is_nested(f.type)],
         "version": "2.6",
     }
 
@@ -378,7 +420,7 @@ class DatasetWriter:
         if table.num_rows == 0:
             return
         pieces = _split_by_day(table, self._time_col)
-        nbytes = sum(piece.nbytes for _, piece in pieces)
+        nbytes = sum(piece.get_total_buffer_size() for _, piece in pieces)
         wake = False
         with self._lock:
             if self._buffered_bytes + nbytes > self.max_buffer_bytes and self._buffered_bytes:
@@ -394,13 +436,16 @@ class DatasetWriter:
                     part.opened = now
                 part.pending.append(piece)
                 part.pending_rows += piece.num_rows
-                part.pending_bytes += piece.nbytes
+                part.pending_bytes += piece.get_total_buffer_size()
                 if part.pending_rows >= self.row_group_rows:
                     wake = True
             if len(self._parts) > 1:
                 wake = True  # a day boundary: roll the older file soon
             self._buffered_bytes += nbytes
             self._appended += table.num_rows
+        if _exiting:  # no thread or exit hook will come after this: write now
+            self.flush(timeout_s=10)
+            return
         self._ensure_thread()
         if wake:
             self._wake.set()
@@ -469,7 +514,28 @@ class DatasetWriter:
                 target=self._run, name=f"otelytics-{self.signal}-writer", daemon=True)
             self._thread.start()
 
+    def _sweep_staging(self) -> None:
+        """Remove staging files a killed process left behind (local roots only).
+
+        A file in ``_staging`` is written for at most ``max_age_s``; one untouched for a day
+        (or four file ages, if longer) belongs to a process that died. Readers never see these
+        files, so this only reclaims space.
+        """
+        if self._fs is not None:
+            return
+        horizon = time.time() - max(_STAGING_ORPHAN_S, 4 * self.max_age_s)
+        staging = os.path.join(self._path, STAGING)
+        try:
+            entries = list(os.scandir(staging))
+        except OSError:
+            return
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_file() and entry.stat().st_mtime < horizon:
+                    os.unlink(entry.path)
+
     def _run(self) -> None:
+        self._sweep_staging()
         while not self._closed:
             self._wake.wait(self._tick)
             self._wake.clear()
@@ -530,6 +596,7 @@ class DatasetWriter:
                 if f.rows >= self.max_rows or f.size() >= self.max_bytes:
                     part.file = None
                     done, f = f, None
+                    part.opened = time.monotonic()  # the next file's age starts now
                     self._finish(done, published)
             if tables:
                 with self._lock:
@@ -548,10 +615,11 @@ class DatasetWriter:
                     part.file = None
             if data is not None:  # not written yet: keep it for the retry, oldest first
                 with self._lock:
-                    self._buffered_bytes -= nbytes - data.nbytes
+                    kept = data.get_total_buffer_size()
+                    self._buffered_bytes -= nbytes - kept
                     part.pending.insert(0, data)
                     part.pending_rows += data.num_rows
-                    part.pending_bytes += data.nbytes
+                    part.pending_bytes += kept
             elif tables:
                 with self._lock:
                     self._buffered_bytes -= nbytes
@@ -649,12 +717,24 @@ def _after_fork() -> None:
         w._after_fork_in_child()
 
 
-def _close_all() -> None:
+_exiting = False
+
+
+def _at_exit() -> None:
+    """Publish what every writer holds; from now on ``append`` writes through.
+
+    Writers are flushed, not closed: a provider's own exit hook may still export its last
+    batch to an exporter after this runs (exit hooks run in reverse registration order), and
+    that batch must reach the disk rather than be refused or left in memory.
+    """
+    global _exiting
+    _exiting = True
     for w in list(_writers):
-        with contextlib.suppress(Exception):
-            w.close(timeout_s=10)
+        if not w._closed:
+            with contextlib.suppress(Exception):
+                w.flush(timeout_s=10)
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
-atexit.register(_close_all)
+atexit.register(_at_exit)

@@ -260,8 +260,8 @@ os.waitpid(pid, 0)
 
 
 def test_opentelemetry_instrument_writes_spans_and_logs(python_run, tmp_path):
-    env = {"OTEL_TRACES_EXPORTER": "parquet", "OTEL_LOGS_EXPORTER": "parquet",
-           "OTEL_METRICS_EXPORTER": "none", "OTELYTICS_INSTRUMENT": "inventory:*",
+    # traces named explicitly; logs and metrics by the distro's default (parquet)
+    env = {"OTEL_TRACES_EXPORTER": "parquet", "OTELYTICS_INSTRUMENT": "inventory:*",
            "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
            "OTEL_SERVICE_NAME": "zero-code-parquet", "OTELYTICS_DATA_DIR": str(tmp_path),
            "PATH": f"{BIN}:/usr/bin:/bin"}
@@ -282,6 +282,9 @@ def test_opentelemetry_instrument_writes_spans_and_logs(python_run, tmp_path):
     assert {s["service_name"] for s in spans} == {"zero-code-parquet"}
     logs = duck(f"select body, severity_text from '{tmp_path}/logs/**/*.parquet'")
     assert ("from the app", "WARN") in logs or ("from the app", "WARNING") in logs
+    calls = duck(f"select sum(value_int) from '{tmp_path}/metrics/**/*.parquet' "
+                 "where metric_name = 'otelytics.estimator.calls'")
+    assert calls == [(len(spans),)]
 
 
 def test_s3_root_through_configure(python_run, s3_server):
@@ -306,3 +309,31 @@ for i in range(250):
     assert t.num_rows == 250 and set(t.column("service_name").to_pylist()) == {"s3-app"}
     keys = [i.path for i in fs.get_file_info(pafs.FileSelector(base, recursive=True))]
     assert not [k for k in keys if "_staging" in k]  # object stores: the final key directly
+
+
+def test_object_store_down_app_finishes_and_drop_is_counted(python_run, s3_server):
+    dead = "s3://gone/data?endpoint_override=127.0.0.1:9&scheme=http"  # nothing listens there
+    r = python_run(_BROKEN_APP, env={**s3_server["env"], "OTELYTICS_DATA_DIR": dead})
+    assert r.returncode == 0, r.stderr
+    assert f"RESULT {sum(i * 2 for i in range(2000))}" in r.stdout
+    assert _drops(r.stdout)["spans/shutdown"] == 2000
+    assert len([ln for ln in r.stderr.splitlines() if "cannot upload spans" in ln]) == 1
+
+
+def test_spans_exported_by_a_provider_exit_hook_after_ours_still_land(python_run, tmp_path):
+    # the provider registers its exit hook before the writer exists, so ours runs first
+    code = f"""
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+provider = TracerProvider()
+from otelytics.exporter import ParquetSpanExporter
+provider.add_span_processor(BatchSpanProcessor(ParquetSpanExporter(root={str(tmp_path)!r}),
+                                               schedule_delay_millis=600_000))
+tracer = provider.get_tracer("x")
+for i in range(777):
+    with tracer.start_as_current_span("s"):
+        pass
+"""
+    r = python_run(code)
+    assert r.returncode == 0, r.stderr
+    assert duck(f"select count(*) from '{tmp_path}/spans/**/*.parquet'") == [(777,)]

@@ -221,3 +221,36 @@ def test_traces_api_span_is_not_exported_twice(tmp_path):
     assert not (tmp_path / "spans").exists()
     payload = json.dumps(NASTY["unicode"])
     assert "\\u" in payload  # the map stores raw strings, not JSON-escaped ones
+
+
+def test_values_that_do_not_fit_a_promoted_column_stay_in_the_map(tmp_path):
+    provider, _ = _provider(tmp_path)
+    tracer = provider.get_tracer("app")
+    with tracer.start_as_current_span("a") as s:
+        s.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 2**70)  # beyond int64
+        s.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, "12")  # a numeric string: parsed
+        s.set_attribute(A.OTELYTICS_COST_USD, "n/a")  # not a number: kept as it came
+    with tracer.start_as_current_span("b") as s:
+        s.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 5)
+    provider.shutdown()
+    a, b = _rows(tmp_path)
+    assert a["gen_ai_input_tokens"] is None and a["gen_ai_output_tokens"] == 12
+    assert dict(a["attributes"]) == {A.GEN_AI_USAGE_INPUT_TOKENS: str(2**70),
+                                     A.OTELYTICS_COST_USD: "n/a"}
+    assert b["gen_ai_input_tokens"] == 5
+
+
+def test_full_buffer_drops_batches_and_counts_them(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("the root cannot be created under a file")
+    exporter = ParquetSpanExporter(root=str(blocker / "root"), max_buffer_bytes=1)
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    before = drop_counts().get(("spans", "buffer_full"), 0)
+    tracer = provider.get_tracer("x")
+    for _ in range(5):  # the first batch is accepted, the next four find the buffer full
+        with tracer.start_as_current_span("s"):
+            pass
+    assert drop_counts()[("spans", "buffer_full")] - before == 4
+    provider.shutdown()
+    assert drop_counts()[("spans", "shutdown")] >= 1

@@ -186,3 +186,17 @@ def test_s3_root_publishes_whole_objects(s3_server):
     path = write_file(uri, "spans", span_rows(3, offset=500))
     assert pq.read_table(path, filesystem=fs).column("span_id").to_pylist() == [
         f"{500 + i:016x}" for i in range(3)]
+
+
+def test_orphaned_staging_files_are_swept_fresh_ones_kept(tmp_path):
+    staging = tmp_path / "_staging"
+    staging.mkdir()
+    old, fresh = staging / "spans-old.parquet", staging / "spans-fresh.parquet"
+    old.write_bytes(b"PAR1 half written")
+    fresh.write_bytes(b"PAR1 being written by a live process")
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (day_ago, day_ago))
+    w = DatasetWriter(str(tmp_path), "spans")
+    w.append(span_rows(1))  # starts the writer thread, which sweeps first
+    w.close()
+    assert not old.exists() and fresh.exists()
