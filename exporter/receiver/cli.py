@@ -157,6 +157,9 @@ def serve(config: Any, *, stop: threading.Event, ready_file: str | None = None,
     print(f"otelytics serve: {scheme}://{config.host}:{ports['http_port']} "
           f"grpc {config.host}:{ports['grpc_port']} -> {config.data_dir.split('?', 1)[0]}",
           file=sys.stderr, flush=True)
+    if not config.token and config.host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"otelytics serve: warning: listening on {config.host} without a token "
+              f"(--token-file or {C.TOKEN_ENV})", file=sys.stderr, flush=True)
     if ready_file:
         tmp = f"{ready_file}.tmp"
         Path(tmp).write_text(json.dumps(ports))

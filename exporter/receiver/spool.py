@@ -143,6 +143,11 @@ class Spool:
     def backlog_bytes(self) -> int:
         return self._backlog
 
+    @property
+    def healthy(self) -> bool:
+        """False once a write or fsync failed: nothing more can be acknowledged."""
+        return self._error is None
+
     def append(self, signal: int, payload: bytes, parsed: Any, timeout: float = 30.0) -> None:
         """Make ``payload`` durable; returns once it is fsynced, raises SpoolClosed otherwise."""
         frame = _HEADER.pack(_MAGIC, len(payload), signal, zlib.crc32(payload)) + payload
@@ -233,7 +238,12 @@ class Spool:
             if self._current is None:
                 self._open_segment()
             data = b"".join(batch.frames)
-            self._file.write(data)
+            view = memoryview(data)
+            while view:  # a raw write may be short (disk full, file size limit): never ack that
+                n = self._file.write(view)
+                if not n:
+                    raise OSError("short write to the spool")
+                view = view[n:]
             if self._fsync:
                 os.fsync(self._file.fileno())
                 self.fsyncs += 1
