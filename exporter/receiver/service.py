@@ -200,11 +200,7 @@ class Receiver:
     # --- ingest ---------------------------------------------------------------------------
     def ingest(self, signal: str, payload: bytes) -> Any:
         """Validate and spool one decompressed request; the Export*ServiceResponse to send."""
-        if self.draining:
-            raise Refusal("unavailable", "receiver is shutting down", 5)
-        if self.spool.backlog_bytes + len(payload) > self.config.max_backlog_bytes:
-            self.stats.add(M.OTELYTICS_RECEIVER_REQUESTS_REFUSED.name, signal)
-            raise Refusal("unavailable", "spool backlog is full; retry later", 2)
+        self._admit(signal, len(payload))
         try:
             request = REQUEST_TYPES[signal].FromString(payload)
         except (DecodeError, RuntimeWarning, ValueError) as exc:
@@ -212,14 +208,25 @@ class Receiver:
             raise Refusal("bad_data", f"cannot decode {signal} request: {exc}") from None
         return self.ingest_parsed(signal, request, payload)
 
+    def _admit(self, signal: str, size: int) -> None:
+        """Refuse while draining or when the unpublished backlog would pass its cap (an empty
+        backlog always admits one request, however large, so progress is certain)."""
+        if self.draining:
+            raise Refusal("unavailable", "receiver is shutting down", 5)
+        backlog = self.spool.backlog_bytes
+        if backlog and backlog + size > self.config.max_backlog_bytes:
+            self.stats.add(M.OTELYTICS_RECEIVER_REQUESTS_REFUSED.name, signal)
+            raise Refusal("unavailable", "spool backlog is full; retry later", 2)
+
     def ingest_parsed(self, signal: str, request: Any, payload: bytes | None = None) -> Any:
         """As :meth:`ingest` for a request already parsed (the JSON path)."""
+        if payload is None:
+            payload = request.SerializeToString()
+            self._admit(signal, len(payload))
         found = validate(signal, request)
         self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_RECEIVED.name, signal, found.items)
         self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_REJECTED.name, signal, found.rejected)
         if found.items > found.rejected:
-            if payload is None:
-                payload = request.SerializeToString()
             try:
                 self.spool.append(_CODES[signal], payload, request)
             except SpoolClosed as exc:
