@@ -54,6 +54,8 @@ _SERVICE_NAME = "service.name"
 _CACHE_WRITE = A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
 _US_PER_DAY = 86_400_000_000
 _I32 = (1 << 31) - 1
+_ZERO_TRACE = b"\0" * 16
+_ZERO_SPAN = b"\0" * 8
 _INF = float("inf")
 _I64 = (1 << 63) - 1
 
@@ -222,6 +224,15 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
     estimator = promoted["estimator_name"]
     cache_creation = promoted["gen_ai_cache_creation_tokens"]
     row = 0
+    tid_add, sid_add, pid_add, ts_add = c_tid.append, c_sid.append, c_pid.append, c_ts.append
+    name_add, kind_add, start_add, end_add = c_name.append, c_kind.append, c_start.append, \
+        c_end.append
+    dur_add, sc_add, sm_add, ev_add, ln_add = c_dur.append, c_sc.append, c_sm.append, \
+        c_ev.append, c_ln.append
+    da_add, de_add, dl_add = c_da.append, c_de.append, c_dl.append
+    key_add, val_add, off_add = a_keys.append, a_vals.append, a_off.append
+    group_add = res_col.index.append
+    promoted_get = _PROMOTED.get
     for request in requests:
         for rs in request.resource_spans:
             service, res = _resource(rs.resource)
@@ -235,71 +246,85 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
                 scn_col.values.append(scope_name)
                 scv_col.values.append(scope_version)
                 for s in ss.spans:
-                    if not _valid_span(s):
-                        continue
-                    c_tid.append(s.trace_id.hex())
-                    c_sid.append(s.span_id.hex())
+                    tid = s.trace_id
+                    sid = s.span_id
                     pid = s.parent_span_id
-                    c_pid.append(pid.hex() if pid else None)
-                    c_ts.append(s.trace_state or None)
-                    c_name.append(s.name)
+                    if (len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE
+                            or sid == _ZERO_SPAN or (pid and len(pid) != 8)):
+                        continue  # the rule of _valid_span, inlined
+                    tid_add(tid.hex())
+                    sid_add(sid.hex())
+                    pid_add(pid.hex() if pid else None)
+                    ts_add(s.trace_state or None)
+                    name = s.name
+                    name_add(name)
                     kind = s.kind
-                    c_kind.append(_KINDS[kind] if 0 <= kind < 6 else str(kind))
+                    kind_add(_KINDS[kind] if 0 <= kind < 6 else str(kind))
                     start_ns = s.start_time_unix_nano
                     end_ns = s.end_time_unix_nano
-                    c_start.append(start_ns // 1000)
-                    c_end.append(end_ns // 1000)
-                    c_dur.append((end_ns - start_ns) // 1000)  # as the SDK exporter rounds
+                    start_add(start_ns // 1000)
+                    end_add(end_ns // 1000)
+                    dur_add((end_ns - start_ns) // 1000)  # as the SDK exporter rounds
                     st = s.status
                     code = st.code
-                    c_sc.append(_STATUS[code] if 0 <= code < 3 else str(code))
-                    c_sm.append(st.message or None)
+                    sc_add(_STATUS[code] if 0 <= code < 3 else str(code))
+                    sm_add(st.message or None)
                     cache_write = None
                     for kv in s.attributes:
                         key = kv.key
                         v = kv.value
-                        hit = _PROMOTED.get(key)
+                        if v.WhichOneof("value") == "string_value":
+                            value = v.string_value
+                            text = value
+                        else:
+                            value = any_value(v)
+                            text = None
+                        hit = promoted_get(key)
                         if hit is not None:
-                            value = hit[1](any_value(v))
+                            coerced = hit[1](value)
                             target = promoted[hit[0]]
-                            if value is not _BAD and row not in target:
-                                target[row] = value
+                            if coerced is not _BAD and row not in target:
+                                target[row] = coerced
                                 continue
                         elif key == _CACHE_WRITE:
-                            cache_write = any_value(v)
+                            cache_write = value
                             continue
-                        a_keys.append(key)
-                        a_vals.append(v.string_value if v.WhichOneof("value") == "string_value"
-                                      else encode_value(any_value(v)))
+                        key_add(key)
+                        val_add(text if text is not None else encode_value(value))
                     if cache_write is not None:
                         value = _to_int(cache_write)
                         if value is not _BAD and row not in cache_creation:
                             cache_creation[row] = value
                         else:
-                            a_keys.append(_CACHE_WRITE)
-                            a_vals.append(encode_value(cache_write))
-                    a_off.append(len(a_keys))
+                            key_add(_CACHE_WRITE)
+                            val_add(encode_value(cache_write))
+                    off_add(len(a_keys))
                     if is_sdk:
                         stype = span_type.get(row)
                         if stype is None:
                             stype = span_type[row] = _FUNCTION
                         if stype in (_FUNCTION, _WORKFLOW) and row not in estimator:
-                            estimator[row] = s.name
-                    c_ev.append([
+                            estimator[row] = name
+                    evs = s.events
+                    ev_add([
                         {"time": e.time_unix_nano // 1000, "name": e.name,
                          "attributes": encode_attributes(e.attributes)}
-                        for e in s.events
-                    ] if s.events else [])
-                    c_ln.append([
+                        for e in evs
+                    ] if evs else [])
+                    lns = s.links
+                    ln_add([
                         {"trace_id": _hex_or_none(ln.trace_id),
                          "span_id": _hex_or_none(ln.span_id),
                          "attributes": encode_attributes(ln.attributes)}
-                        for ln in s.links
-                    ] if s.links else [])
-                    c_da.append(min(s.dropped_attributes_count, _I32))
-                    c_de.append(min(s.dropped_events_count, _I32))
-                    c_dl.append(min(s.dropped_links_count, _I32))
-                    res_col.index.append(group)
+                        for ln in lns
+                    ] if lns else [])
+                    n = s.dropped_attributes_count
+                    da_add(n if n <= _I32 else _I32)
+                    n = s.dropped_events_count
+                    de_add(n if n <= _I32 else _I32)
+                    n = s.dropped_links_count
+                    dl_add(n if n <= _I32 else _I32)
+                    group_add(group)
                     row += 1
     for column, values in promoted.items():
         cols[column] = [values.get(i) for i in range(row)] if values else None
