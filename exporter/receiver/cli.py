@@ -47,15 +47,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="requests decoded at once (429 / RESOURCE_EXHAUSTED above)")
     p.add_argument("--max-backlog-bytes", type=int, default=C.DEFAULT_MAX_BACKLOG_BYTES,
                    help="unpublished spool bytes before 503 / UNAVAILABLE")
-    p.add_argument("--segment-seconds", type=float, default=2.0,
+    p.add_argument("--segment-seconds", type=float, default=10.0,
                    help="publish the spool at least this often (smaller: fresher, more files)")
-    p.add_argument("--segment-bytes", type=int, default=16 << 20,
+    p.add_argument("--segment-bytes", type=int, default=32 << 20,
                    help="roll a spool segment (one Parquet file per signal) at this size")
+    p.add_argument("--converters", type=int, default=1,
+                   help="processes converting spool segments to Parquet (1: a thread of the "
+                        "receiver; N>1: N processes, one per spare core)")
     p.add_argument("--read-timeout", type=float, default=10.0,
                    help="seconds a client may take to send a request")
     p.add_argument("--ready-file", default=None,
                    help="write {http_port, grpc_port, pid} as JSON here once listening")
-    p.add_argument("--shutdown-timeout", type=float, default=60.0,
+    p.add_argument("--shutdown-timeout", type=float, default=120.0,
                    help="seconds to publish the spool at shutdown")
     p.set_defaults(func=_run)
 
@@ -90,7 +93,8 @@ def _config(args: argparse.Namespace) -> Any:
         raise CliError("--tls-cert and --tls-key go together")
     for flag, v in (("--max-request-bytes", args.max_request_bytes),
                     ("--max-concurrent-requests", args.max_concurrent_requests),
-                    ("--max-backlog-bytes", args.max_backlog_bytes)):
+                    ("--max-backlog-bytes", args.max_backlog_bytes),
+                    ("--converters", args.converters)):
         if v <= 0:
             raise CliError(f"{flag} must be positive")
     http_port = _env_int("OTELYTICS_SERVE_HTTP_PORT", args.http_port, C.DEFAULT_HTTP_PORT)
@@ -107,6 +111,7 @@ def _config(args: argparse.Namespace) -> Any:
         max_concurrent_requests=args.max_concurrent_requests,
         max_backlog_bytes=args.max_backlog_bytes, segment_bytes=args.segment_bytes,
         segment_age_s=args.segment_seconds, read_timeout_s=args.read_timeout,
+        converters=args.converters,
     )
 
 
@@ -152,6 +157,9 @@ def serve(config: Any, *, stop: threading.Event, ready_file: str | None = None,
     print(f"otelytics serve: {scheme}://{config.host}:{ports['http_port']} "
           f"grpc {config.host}:{ports['grpc_port']} -> {config.data_dir.split('?', 1)[0]}",
           file=sys.stderr, flush=True)
+    if not config.token and config.host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"otelytics serve: warning: listening on {config.host} without a token "
+              f"(--token-file or {C.TOKEN_ENV})", file=sys.stderr, flush=True)
     if ready_file:
         tmp = f"{ready_file}.tmp"
         Path(tmp).write_text(json.dumps(ports))

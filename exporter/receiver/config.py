@@ -29,7 +29,7 @@ DEFAULT_MAX_REQUEST_BYTES = 64 << 20
 """Request body limit, on the wire and again after decompression (the OTLP spec's 64 MiB)."""
 DEFAULT_MAX_CONCURRENT_REQUESTS = 32
 """Requests decoded at once; more are answered 429 / RESOURCE_EXHAUSTED with a retry delay."""
-DEFAULT_MAX_BACKLOG_BYTES = 512 << 20
+DEFAULT_MAX_BACKLOG_BYTES = 128 << 20
 """Acknowledged but unpublished spool bytes; above it requests get 503 / UNAVAILABLE."""
 DATA_DIR_ENV = "OTELYTICS_DATA_DIR"
 """Environment variable naming the dataset root when ``--data-dir`` is not given."""

@@ -9,7 +9,6 @@ counted by :func:`validate` and skipped by the converters with exactly the same 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -22,6 +21,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from otelytics.exporter.convert import _BAD, _coercer, _to_int, encode_value
 from otelytics.exporter.layout import partition_day
 from otelytics.exporter.schema import (
     LOG_SCHEMA,
@@ -51,17 +51,22 @@ _KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 _STATUS = ("UNSET", "OK", "ERROR")
 _TEMPORALITY = ("unspecified", "delta", "cumulative")
 _SERVICE_NAME = "service.name"
-_CACHE_WRITE = "gen_ai.usage.cache_write.input_tokens"
+_CACHE_WRITE = A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
 _US_PER_DAY = 86_400_000_000
 _I32 = (1 << 31) - 1
+_ZERO_TRACE = b"\0" * 16
+_ZERO_SPAN = b"\0" * 8
 _INF = float("inf")
 _I64 = (1 << 63) - 1
 
-_PROMOTED: dict[str, tuple[str, pa.DataType]] = {
-    p.attribute: (p.column, p.type) for p in PROMOTED_SPAN_ATTRIBUTES
+# The exporter's coercion rules (a promoted value of the wrong type stays in the map), so the
+# same span lands in the same columns whether it came through the SDK exporter or OTLP.
+_PROMOTED: dict[str, tuple[str, Any]] = {
+    p.attribute: (p.column, _coercer(p.type)) for p in PROMOTED_SPAN_ATTRIBUTES
 }
-_PROMOTED[_CACHE_WRITE] = _PROMOTED[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS]
-_PROMOTED_COLUMNS = tuple(dict.fromkeys(c for c, _ in _PROMOTED.values()))
+_PROMOTED_COLUMNS = tuple(p.column for p in PROMOTED_SPAN_ATTRIBUTES)
+_FUNCTION = A.OtelyticsSpanTypeValues.FUNCTION.value
+_WORKFLOW = A.OtelyticsSpanTypeValues.WORKFLOW.value
 _SCOPE_SDK = "otelytics"
 _HAS_EVENT_NAME = "event_name" in LogRecord.DESCRIPTOR.fields_by_name
 
@@ -86,20 +91,6 @@ def any_value(v: Any) -> Any:
     return None
 
 
-def _text(value: Any) -> str:
-    """Map-value encoding of the dataset: strings as they are, everything else JSON."""
-    t = type(value)
-    if t is str:
-        return value
-    if t is int:
-        return str(value)
-    if t is bool:
-        return "true" if value else "false"
-    if t is float and value == value and value not in (_INF, -_INF):
-        return repr(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=True)
-
-
 def encode_attributes(kvs: Iterable[Any]) -> list[tuple[str, str]]:
     """Repeated ``KeyValue`` -> map entries (``map<string,string>``; non-strings JSON)."""
     out = []
@@ -108,30 +99,8 @@ def encode_attributes(kvs: Iterable[Any]) -> list[tuple[str, str]]:
         if v.WhichOneof("value") == "string_value":
             out.append((kv.key, v.string_value))
         else:
-            out.append((kv.key, _text(any_value(v))))
+            out.append((kv.key, encode_value(any_value(v))))
     return out
-
-
-def _coerce(value: Any, typ: pa.DataType) -> Any:
-    """``value`` as the promoted column's type, or ``_MISS`` when it does not fit."""
-    if pa.types.is_string(typ):
-        return value if isinstance(value, str) else _MISS
-    if pa.types.is_boolean(typ):
-        return value if isinstance(value, bool) else _MISS
-    if pa.types.is_integer(typ):
-        if isinstance(value, bool):
-            return _MISS
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        return _MISS
-    if isinstance(value, bool):
-        return _MISS
-    return float(value) if isinstance(value, (int, float)) else _MISS
-
-
-_MISS = object()
 
 
 def _hex_or_none(b: bytes) -> str | None:
@@ -252,13 +221,24 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
     promoted: dict[str, dict[int, Any]] = {c: {} for c in _PROMOTED_COLUMNS}
     cols["_promoted"] = promoted
     span_type = promoted["span_type"]
+    estimator = promoted["estimator_name"]
+    cache_creation = promoted["gen_ai_cache_creation_tokens"]
     row = 0
+    tid_add, sid_add, pid_add, ts_add = c_tid.append, c_sid.append, c_pid.append, c_ts.append
+    name_add, kind_add, start_add, end_add = c_name.append, c_kind.append, c_start.append, \
+        c_end.append
+    dur_add, sc_add, sm_add, ev_add, ln_add = c_dur.append, c_sc.append, c_sm.append, \
+        c_ev.append, c_ln.append
+    da_add, de_add, dl_add = c_da.append, c_de.append, c_dl.append
+    key_add, val_add, off_add = a_keys.append, a_vals.append, a_off.append
+    group_add = res_col.index.append
+    promoted_get = _PROMOTED.get
     for request in requests:
         for rs in request.resource_spans:
             service, res = _resource(rs.resource)
             for ss in rs.scope_spans:
-                scope_name = ss.scope.name or None
-                scope_version = ss.scope.version or None
+                scope_name = ss.scope.name
+                scope_version = ss.scope.version
                 is_sdk = scope_name == _SCOPE_SDK
                 group = len(res_col.values)
                 res_col.values.append(res)
@@ -266,57 +246,85 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
                 scn_col.values.append(scope_name)
                 scv_col.values.append(scope_version)
                 for s in ss.spans:
-                    if not _valid_span(s):
-                        continue
-                    c_tid.append(s.trace_id.hex())
-                    c_sid.append(s.span_id.hex())
+                    tid = s.trace_id
+                    sid = s.span_id
                     pid = s.parent_span_id
-                    c_pid.append(pid.hex() if pid else None)
-                    c_ts.append(s.trace_state or None)
-                    c_name.append(s.name)
+                    if (len(tid) != 16 or len(sid) != 8 or tid == _ZERO_TRACE
+                            or sid == _ZERO_SPAN or (pid and len(pid) != 8)):
+                        continue  # the rule of _valid_span, inlined
+                    tid_add(tid.hex())
+                    sid_add(sid.hex())
+                    pid_add(pid.hex() if pid else None)
+                    ts_add(s.trace_state or None)
+                    name = s.name
+                    name_add(name)
                     kind = s.kind
-                    c_kind.append(_KINDS[kind] if 0 <= kind < 6 else str(kind))
-                    start = s.start_time_unix_nano // 1000
-                    end = s.end_time_unix_nano // 1000
-                    c_start.append(start)
-                    c_end.append(end)
-                    c_dur.append(end - start)
+                    kind_add(_KINDS[kind] if 0 <= kind < 6 else str(kind))
+                    start_ns = s.start_time_unix_nano
+                    end_ns = s.end_time_unix_nano
+                    start_add(start_ns // 1000)
+                    end_add(end_ns // 1000)
+                    dur_add((end_ns - start_ns) // 1000)  # as the SDK exporter rounds
                     st = s.status
                     code = st.code
-                    c_sc.append(_STATUS[code] if 0 <= code < 3 else str(code))
-                    c_sm.append(st.message or None)
+                    sc_add(_STATUS[code] if 0 <= code < 3 else str(code))
+                    sm_add(st.message or None)
+                    cache_write = None
                     for kv in s.attributes:
                         key = kv.key
                         v = kv.value
-                        which = v.WhichOneof("value")
-                        if key in _PROMOTED:
-                            column, typ = _PROMOTED[key]
-                            value = _coerce(any_value(v), typ)
-                            target = promoted[column]
-                            if value is not _MISS and row not in target:
-                                target[row] = value
+                        if v.WhichOneof("value") == "string_value":
+                            value = v.string_value
+                            text = value
+                        else:
+                            value = any_value(v)
+                            text = None
+                        hit = promoted_get(key)
+                        if hit is not None:
+                            coerced = hit[1](value)
+                            target = promoted[hit[0]]
+                            if coerced is not _BAD and row not in target:
+                                target[row] = coerced
                                 continue
-                        a_keys.append(key)
-                        a_vals.append(v.string_value if which == "string_value"
-                                      else _text(any_value(v)))
-                    a_off.append(len(a_keys))
-                    if is_sdk and row not in span_type:
-                        span_type[row] = "function"
-                    c_ev.append([
+                        elif key == _CACHE_WRITE:
+                            cache_write = value
+                            continue
+                        key_add(key)
+                        val_add(text if text is not None else encode_value(value))
+                    if cache_write is not None:
+                        value = _to_int(cache_write)
+                        if value is not _BAD and row not in cache_creation:
+                            cache_creation[row] = value
+                        else:
+                            key_add(_CACHE_WRITE)
+                            val_add(encode_value(cache_write))
+                    off_add(len(a_keys))
+                    if is_sdk:
+                        stype = span_type.get(row)
+                        if stype is None:
+                            stype = span_type[row] = _FUNCTION
+                        if stype in (_FUNCTION, _WORKFLOW) and row not in estimator:
+                            estimator[row] = name
+                    evs = s.events
+                    ev_add([
                         {"time": e.time_unix_nano // 1000, "name": e.name,
                          "attributes": encode_attributes(e.attributes)}
-                        for e in s.events
-                    ] if s.events else [])
-                    c_ln.append([
+                        for e in evs
+                    ] if evs else [])
+                    lns = s.links
+                    ln_add([
                         {"trace_id": _hex_or_none(ln.trace_id),
                          "span_id": _hex_or_none(ln.span_id),
                          "attributes": encode_attributes(ln.attributes)}
-                        for ln in s.links
-                    ] if s.links else [])
-                    c_da.append(min(s.dropped_attributes_count, _I32))
-                    c_de.append(min(s.dropped_events_count, _I32))
-                    c_dl.append(min(s.dropped_links_count, _I32))
-                    res_col.index.append(group)
+                        for ln in lns
+                    ] if lns else [])
+                    n = s.dropped_attributes_count
+                    da_add(n if n <= _I32 else _I32)
+                    n = s.dropped_events_count
+                    de_add(n if n <= _I32 else _I32)
+                    n = s.dropped_links_count
+                    dl_add(n if n <= _I32 else _I32)
+                    group_add(group)
                     row += 1
     for column, values in promoted.items():
         cols[column] = [values.get(i) for i in range(row)] if values else None
@@ -336,8 +344,8 @@ def _metric_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
             service, res = _resource(rm.resource)
             for sm in rm.scope_metrics:
                 base = {"service_name": service, "resource_attributes": res,
-                        "scope_name": sm.scope.name or None,
-                        "scope_version": sm.scope.version or None}
+                        "scope_name": sm.scope.name,
+                        "scope_version": sm.scope.version}
                 for m in sm.metrics:
                     if not m.name:
                         continue
@@ -347,6 +355,7 @@ def _metric_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
                     data = getattr(m, which)
                     common = dict(base, metric_name=m.name, description=m.description or None,
                                   unit=m.unit or None, metric_type=which)
+                    common["temporality"] = "unspecified"  # gauges, summaries (as the SDK's)
                     if which in ("sum", "histogram", "exponential_histogram"):
                         t = data.aggregation_temporality
                         common["temporality"] = _TEMPORALITY[t] if 0 <= t < 3 else str(t)
@@ -391,9 +400,12 @@ def _counts(values: Any) -> list[int]:
 
 
 def _optional(row: dict[str, Any], point: Any, names: tuple[str, ...]) -> None:
+    """Optional double fields; an infinite min/max (an empty SDK aggregation) is unknown."""
     for name in names:
         if point.HasField(name):
-            row[name] = getattr(point, name)
+            value = getattr(point, name)
+            if name == "sum" or abs(value) != _INF:
+                row[name] = value
 
 
 # --- logs ----------------------------------------------------------------------------------
@@ -405,8 +417,8 @@ def _log_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
         for rl in request.resource_logs:
             service, res = _resource(rl.resource)
             for sl in rl.scope_logs:
-                scope_name = sl.scope.name or None
-                scope_version = sl.scope.version or None
+                scope_name = sl.scope.name
+                scope_version = sl.scope.version
                 for r in sl.log_records:
                     if not _valid_log(r):
                         continue
@@ -415,11 +427,11 @@ def _log_rows(requests: Iterable[Any]) -> dict[str, list[Any]]:
                     cols["observed_time"].append(observed)
                     cols["trace_id"].append(_hex_or_none(r.trace_id))
                     cols["span_id"].append(_hex_or_none(r.span_id))
-                    cols["trace_flags"].append(r.flags & 0xFF)
+                    cols["trace_flags"].append(r.flags & 0xFF if r.trace_id else None)
                     cols["severity_number"].append(r.severity_number or None)
                     cols["severity_text"].append(r.severity_text or None)
                     body = any_value(r.body) if r.HasField("body") else None
-                    cols["body"].append(None if body is None else _text(body))
+                    cols["body"].append(None if body is None else encode_value(body))
                     cols["event_name"].append(
                         (r.event_name or None) if has_event_name else None)
                     cols["service_name"].append(service)

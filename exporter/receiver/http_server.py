@@ -143,8 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         rec = self.server.receiver
         if path == "/health":
-            ok = not rec.draining
-            body = {"status": "ok" if ok else "draining",
+            ok = not rec.draining and rec.spool.healthy
+            body = {"status": "ok" if ok else ("draining" if rec.draining else "spool failed"),
                     "spool_backlog_bytes": rec.spool.backlog_bytes}
             self._send(200 if ok else 503, json.dumps(body).encode(), _JSON)
         elif path == "/metrics":

@@ -14,16 +14,20 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import multiprocessing
 import os
 import queue
 import threading
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsPartialSuccess,
@@ -45,7 +49,7 @@ from otelytics.exporter.receiver.spool import Segment, Spool, SpoolClosed, read_
 from otelytics.exporter.writer import write_file
 from otelytics.semconv import metrics as M
 
-__all__ = ["Receiver", "ReceiverConfig", "Refusal", "SpoolLocked"]
+__all__ = ["Receiver", "ReceiverConfig", "Refusal", "SpoolLocked", "convert_segment"]
 
 _log = logging.getLogger(__name__)
 
@@ -58,7 +62,8 @@ _RESPONSES = {
 }
 
 
-_KEEP_PARSED = 2
+_KEEP_PARSED = 1
+_CHUNK_BYTES = 2 << 20
 
 
 class SpoolLocked(RuntimeError):
@@ -89,10 +94,11 @@ class ReceiverConfig:
     max_request_bytes: int = C.DEFAULT_MAX_REQUEST_BYTES
     max_concurrent_requests: int = C.DEFAULT_MAX_CONCURRENT_REQUESTS
     max_backlog_bytes: int = C.DEFAULT_MAX_BACKLOG_BYTES
-    segment_bytes: int = 16 << 20
-    segment_age_s: float = 2.0
+    segment_bytes: int = 32 << 20
+    segment_age_s: float = 10.0
     read_timeout_s: float = 10.0
     fsync: bool = True
+    converters: int = 1
 
     def resolved_spool_dir(self) -> Path:
         """The spool lives beside local data; remote roots get one under the user's state dir."""
@@ -194,11 +200,7 @@ class Receiver:
     # --- ingest ---------------------------------------------------------------------------
     def ingest(self, signal: str, payload: bytes) -> Any:
         """Validate and spool one decompressed request; the Export*ServiceResponse to send."""
-        if self.draining:
-            raise Refusal("unavailable", "receiver is shutting down", 5)
-        if self.spool.backlog_bytes + len(payload) > self.config.max_backlog_bytes:
-            self.stats.add(M.OTELYTICS_RECEIVER_REQUESTS_REFUSED.name, signal)
-            raise Refusal("unavailable", "spool backlog is full; retry later", 2)
+        self._admit(signal, len(payload))
         try:
             request = REQUEST_TYPES[signal].FromString(payload)
         except (DecodeError, RuntimeWarning, ValueError) as exc:
@@ -206,14 +208,25 @@ class Receiver:
             raise Refusal("bad_data", f"cannot decode {signal} request: {exc}") from None
         return self.ingest_parsed(signal, request, payload)
 
+    def _admit(self, signal: str, size: int) -> None:
+        """Refuse while draining or when the unpublished backlog would pass its cap (an empty
+        backlog always admits one request, however large, so progress is certain)."""
+        if self.draining:
+            raise Refusal("unavailable", "receiver is shutting down", 5)
+        backlog = self.spool.backlog_bytes
+        if backlog and backlog + size > self.config.max_backlog_bytes:
+            self.stats.add(M.OTELYTICS_RECEIVER_REQUESTS_REFUSED.name, signal)
+            raise Refusal("unavailable", "spool backlog is full; retry later", 2)
+
     def ingest_parsed(self, signal: str, request: Any, payload: bytes | None = None) -> Any:
         """As :meth:`ingest` for a request already parsed (the JSON path)."""
+        if payload is None:
+            payload = request.SerializeToString()
+            self._admit(signal, len(payload))
         found = validate(signal, request)
         self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_RECEIVED.name, signal, found.items)
         self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_REJECTED.name, signal, found.rejected)
         if found.items > found.rejected:
-            if payload is None:
-                payload = request.SerializeToString()
             try:
                 self.spool.append(_CODES[signal], payload, request)
             except SpoolClosed as exc:
@@ -229,60 +242,91 @@ class Receiver:
 
     # --- converter ------------------------------------------------------------------------
     def _convert_loop(self) -> None:
+        if self.config.converters > 1:
+            try:
+                self._pool_loop()
+                return
+            except BrokenProcessPool:
+                _log.exception("converter processes died; converting in this process")
         while True:
             seg = self._queue.get()
             if seg is None:
                 return
-            delay = 0.5
-            while True:
-                try:
-                    self._publish_segment(seg)
-                    break
-                except Exception:
-                    self.publish_errors += 1
-                    _log.exception("publishing spool segment %s failed; retrying", seg.path.name)
-                    if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
-                        _log.error("giving up on %s at shutdown; it stays in the spool",
-                                   seg.path.name)
-                        return
-                    time.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+            if not self._retrying(lambda seg=seg: self._publish_here(seg), seg):
+                return
 
-    def _publish_segment(self, seg: Segment) -> None:
-        try:
-            tables = self._convert(seg)
-        except (ValueError, TypeError, OverflowError, ArithmeticError, DecodeError) as exc:
-            # deterministic: retrying cannot help. Keep the bytes aside, count, say so.
-            self._quarantine(seg, exc)
-            return
-        for signal, day, table in tables:
-            name = f"part-{_first_ms(table)}-{self.receiver_id}-{seg.seq:012d}.parquet"
-            write_file(self.config.data_dir, signal, table, day=day, name=name)
-            self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_WRITTEN.name, signal, table.num_rows)
-        seg.records = None
-        self.spool.release(seg)
+    def _retrying(self, attempt: Any, seg: Segment) -> bool:
+        """Run ``attempt`` until it succeeds (I/O errors retried with backoff); False when
+        shutdown's deadline passed first (the segment then stays in the spool)."""
+        delay = 0.5
+        while True:
+            try:
+                attempt()
+                return True
+            except Exception:
+                self.publish_errors += 1
+                _log.exception("publishing spool segment %s failed; retrying", seg.path.name)
+                if self._stop_deadline is not None and time.monotonic() > self._stop_deadline:
+                    _log.error("giving up on %s at shutdown; it stays in the spool",
+                               seg.path.name)
+                    return False
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
-    def _quarantine(self, seg: Segment, exc: BaseException) -> None:
-        qdir = self.spool_dir / "quarantine"
-        qdir.mkdir(exist_ok=True)
-        _log.error("spool segment %s cannot be converted (%s: %s); moved to %s",
-                   seg.path.name, type(exc).__name__, exc, qdir)
-        self.spool.release(seg, move_to=qdir / seg.path.name)
-        self.quarantined_segments += 1
-        seg.records = None
+    def _publish_here(self, seg: Segment) -> None:
+        rows, error = convert_segment(seg.records, seg.path, seg.seq, self.receiver_id,
+                                      self.config.data_dir)
+        self._done(seg, rows, error)
 
-    def _convert(self, seg: Segment) -> list[tuple[str, str, Any]]:
-        by_signal: dict[str, list[Any]] = defaultdict(list)
-        if seg.records is not None:
-            for code, request in seg.records:
-                by_signal[SIGNALS[code]].append(request)
+    def _done(self, seg: Segment, rows: dict[str, int], error: str | None) -> None:
+        if error is not None:  # deterministic: retrying cannot help; keep the bytes, count
+            qdir = self.spool_dir / "quarantine"
+            qdir.mkdir(exist_ok=True)
+            _log.error("spool segment %s cannot be converted (%s); moved to %s",
+                       seg.path.name, error, qdir)
+            self.spool.release(seg, move_to=qdir / seg.path.name)
+            self.quarantined_segments += 1
         else:
-            frames, _ = read_frames(seg.path)
-            for code, payload in frames:
-                signal = SIGNALS[code]
-                by_signal[signal].append(REQUEST_TYPES[signal].FromString(payload))
-        return [(signal, day, table) for signal, requests in by_signal.items()
-                for day, table in to_tables(signal, requests).items()]
+            for signal, n in rows.items():
+                self.stats.add(M.OTELYTICS_RECEIVER_ITEMS_WRITTEN.name, signal, n)
+            self.spool.release(seg)
+        seg.records = None
+
+    def _pool_loop(self) -> None:
+        """Segments converted by ``converters`` processes at once (each reads its segment from
+        disk): conversion is CPU-bound Python, so this is what uses more than one core."""
+        n = self.config.converters
+        ctx = multiprocessing.get_context("spawn")  # never fork a process running grpc
+        with ProcessPoolExecutor(n, mp_context=ctx) as pool:
+            inflight: dict[Any, Segment] = {}
+            closed = False
+            while True:
+                while not closed and len(inflight) < n:
+                    try:
+                        seg = self._queue.get(block=not inflight)
+                    except queue.Empty:
+                        break
+                    if seg is None:
+                        closed = True
+                        break
+                    seg.records = None
+                    inflight[pool.submit(convert_segment, None, seg.path, seg.seq,
+                                         self.receiver_id, self.config.data_dir)] = seg
+                if closed and not inflight:
+                    return
+                finished, _ = wait(inflight, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    seg = inflight.pop(fut)
+                    try:
+                        rows, error = fut.result()
+                    except BrokenProcessPool:
+                        raise
+                    except Exception:
+                        # I/O failure in the child: retry here, with backoff, in order
+                        if not self._retrying(lambda seg=seg: self._publish_here(seg), seg):
+                            return
+                        continue
+                    self._done(seg, rows, error)
 
     # --- self-metrics ---------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -301,6 +345,56 @@ class Receiver:
             "fsyncs": self.spool.fsyncs,
             "frames": self.spool.frames,
         }
+
+
+def convert_segment(records: list[tuple[int, Any]] | None, path: Path, seq: int,
+                    receiver_id: str, data_dir: str) -> tuple[dict[str, int], str | None]:
+    """Convert one spool segment and publish its files; ``(rows by signal, None)``, or
+    ``({}, why)`` when the segment cannot be converted (deterministic: never retried).
+
+    Runs in the receiver or in a converter process. File names come from (receiver id,
+    segment number, first timestamp): converting a segment again replaces its own files.
+    """
+    try:
+        tables = _segment_tables(records, path)
+    except (ValueError, TypeError, OverflowError, ArithmeticError, DecodeError) as exc:
+        return {}, f"{type(exc).__name__}: {exc}"
+    rows: dict[str, int] = defaultdict(int)
+    for signal, day, table in tables:
+        name = f"part-{_first_ms(table)}-{receiver_id}-{seq:012d}.parquet"
+        write_file(data_dir, signal, table, day=day, name=name)
+        rows[signal] += table.num_rows
+    return dict(rows), None
+
+
+def _segment_tables(records: list[tuple[int, Any]] | None,
+                    path: Path) -> list[tuple[str, str, Any]]:
+    """Convert in chunks of about ``_CHUNK_BYTES`` of protobuf, so the Python objects of only
+    one chunk are alive at a time; the Arrow pieces are concatenated per file."""
+    pieces: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    chunk: dict[str, list[Any]] = defaultdict(list)
+    size = 0
+
+    def flush() -> None:
+        for signal, requests in chunk.items():
+            for day, table in to_tables(signal, requests).items():
+                pieces[(signal, day)].append(table)
+        chunk.clear()
+
+    if records is not None:
+        items: Any = ((SIGNALS[code], req, req.ByteSize()) for code, req in records)
+    else:
+        items = ((SIGNALS[code], REQUEST_TYPES[SIGNALS[code]].FromString(payload), len(payload))
+                 for code, payload in read_frames(path)[0])
+    for signal, request, n in items:
+        chunk[signal].append(request)
+        size += n
+        if size >= _CHUNK_BYTES:
+            flush()
+            size = 0
+    flush()
+    return [(signal, day, pa.concat_tables(tables) if len(tables) > 1 else tables[0])
+            for (signal, day), tables in pieces.items()]
 
 
 def _first_ms(table: Any) -> int:

@@ -87,14 +87,15 @@ class Spool:
     """Append-only, fsynced, segmented request log with group commit."""
 
     def __init__(self, directory: str | os.PathLike[str], *, on_sealed: Callable[[Segment], None],
-                 segment_bytes: int = 16 << 20, segment_age_s: float = 2.0,
-                 fsync: bool = True) -> None:
+                 segment_bytes: int = 32 << 20, segment_age_s: float = 10.0,
+                 fsync: bool = True, keep_parsed_bytes: int = 16 << 20) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._on_sealed = on_sealed
         self._segment_bytes = segment_bytes
         self._segment_age_s = segment_age_s
         self._fsync = fsync
+        self._keep_parsed_bytes = keep_parsed_bytes
         self._cond = threading.Condition()
         self._batch: _Batch | None = None
         self._closing = False
@@ -141,6 +142,11 @@ class Spool:
     @property
     def backlog_bytes(self) -> int:
         return self._backlog
+
+    @property
+    def healthy(self) -> bool:
+        """False once a write or fsync failed: nothing more can be acknowledged."""
+        return self._error is None
 
     def append(self, signal: int, payload: bytes, parsed: Any, timeout: float = 30.0) -> None:
         """Make ``payload`` durable; returns once it is fsynced, raises SpoolClosed otherwise."""
@@ -232,13 +238,22 @@ class Spool:
             if self._current is None:
                 self._open_segment()
             data = b"".join(batch.frames)
-            self._file.write(data)
+            view = memoryview(data)
+            while view:  # a raw write may be short (disk full, file size limit): never ack that
+                n = self._file.write(view)
+                if not n:
+                    raise OSError("short write to the spool")
+                view = view[n:]
             if self._fsync:
                 os.fsync(self._file.fileno())
                 self.fsyncs += 1
             seg = self._current
             seg.size += len(data)
-            seg.records.extend(batch.records)
+            if seg.records is not None:
+                if seg.size <= self._keep_parsed_bytes:
+                    seg.records.extend(batch.records)
+                else:  # memory bound: the converter re-reads this segment from disk
+                    seg.records = None
             self.frames += len(batch.frames)
         except BaseException as exc:
             batch.error = exc

@@ -105,7 +105,8 @@ spans = [{
     "trace_id": format(s.context.trace_id, "032x"), "span_id": format(s.context.span_id, "016x"),
     "parent_span_id": format(s.parent.span_id, "016x") if s.parent else None,
     "name": s.name, "kind": s.kind.name, "start_us": s.start_time // 1000,
-    "end_us": s.end_time // 1000, "status": s.status.status_code.name,
+    "end_us": s.end_time // 1000, "duration_us": (s.end_time - s.start_time) // 1000,
+    "status": s.status.status_code.name,
     "attributes": {k: v if isinstance(v, str) else json.dumps(list(v) if isinstance(v, tuple)
                                                               else v, separators=(",", ":"))
                    for k, v in s.attributes.items()},

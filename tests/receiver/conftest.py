@@ -21,12 +21,13 @@ class Server:
     """A running ``otelytics serve`` child process."""
 
     def __init__(self, data_dir: str, spool_dir: Path, extra: list[str], env: dict[str, str],
-                 log: Path) -> None:
+                 log: Path, preexec: Any = None) -> None:
         self.data_dir = data_dir
         self.spool_dir = spool_dir
         self.extra = extra
         self.env = env
         self.log = log
+        self.preexec = preexec
         self.proc: subprocess.Popen[bytes] | None = None
         self.http_port = self.grpc_port = 0
 
@@ -38,7 +39,8 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELYTICS_"))}
         env.update(self.env)
         self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.log, "ab"))  # noqa: SIM115
+                                     stderr=open(self.log, "ab"),  # noqa: SIM115
+                                     preexec_fn=self.preexec)
         deadline = time.monotonic() + timeout
         while not ready.exists():
             if self.proc.poll() is not None:
@@ -71,13 +73,15 @@ class Server:
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Any]:
-    """``serve(*flags, data_dir=None, env={})`` starts a receiver; all are stopped afterwards."""
+    """``serve(*flags, data_dir=None, env={}, preexec=None)`` starts a receiver; all are
+    stopped afterwards."""
     started: list[Server] = []
 
     def _start(*extra: str, data_dir: str | None = None, env: dict[str, str] | None = None,
-               spool_dir: Path | None = None) -> Server:
+               spool_dir: Path | None = None, preexec: Any = None) -> Server:
         server = Server(data_dir or str(tmp_path / "data"), spool_dir or tmp_path / "spool",
-                        list(extra), env or {}, tmp_path / f"serve-{len(started)}.log")
+                        list(extra), env or {}, tmp_path / f"serve-{len(started)}.log",
+                        preexec)
         started.append(server)
         return server.start()
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
 CLIENT = str(Path(__file__).with_name("_load_client.py"))
 
@@ -26,8 +27,10 @@ def _acked(path: Path) -> set[int]:
     return out
 
 
-def test_kill_9_under_load_then_restart_loses_and_duplicates_nothing(serve, tmp_path):
-    server = serve("--segment-seconds", "0.2")
+@pytest.mark.parametrize("converters", ["1", "2"])
+def test_kill_9_under_load_then_restart_loses_and_duplicates_nothing(serve, tmp_path,
+                                                                    converters):
+    server = serve("--segment-seconds", "0.2", "--converters", converters)
     acks = tmp_path / "acks.txt"
     client = subprocess.Popen([sys.executable, CLIENT, str(server.http_port), str(acks),
                                "4", "400", "50"])
@@ -41,7 +44,8 @@ def test_kill_9_under_load_then_restart_loses_and_duplicates_nothing(serve, tmp_
     assert len(acked) >= 40 * 50
     leftover = list(server.spool_dir.glob("seg-*.spool"))
 
-    restarted = serve("--segment-seconds", "0.2")  # same data dir and spool
+    # same data dir and spool
+    restarted = serve("--segment-seconds", "0.2", "--converters", converters)
     assert restarted.terminate() == 0, restarted.stderr()
     assert not list(server.spool_dir.glob("seg-*.spool"))
     rows = duckdb.connect().execute(f"""
@@ -56,3 +60,48 @@ def test_kill_9_under_load_then_restart_loses_and_duplicates_nothing(serve, tmp_
     # unacknowledged requests may have been made durable just before the kill (a client
     # would retry them: at-least-once for those); acknowledged ones are exactly once
     assert len(counts) - len(acked) <= 4 * 50
+
+
+def _file_size_limit() -> None:  # runs in the child before exec: a "full disk" at 300 KB
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000))
+
+
+def test_full_disk_refuses_with_503_and_loses_nothing_acknowledged(serve, tmp_path):
+    import http.client
+    import json
+
+    from tests.receiver._payloads import trace_request
+
+    server = serve("--segment-seconds", "60", preexec=_file_size_limit)
+    acked, refused = [], 0
+
+    def post(path: str, body: bytes = b"", method: str = "POST") -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
+        conn.request(method, path, body, {"Content-Type": "application/x-protobuf"})
+        r = conn.getresponse()
+        out = r.status, r.read()
+        conn.close()
+        return out
+
+    for i in range(60):  # ~7 KB each: the 300 KB spool segment fills up
+        status, _ = post("/v1/traces", trace_request(i * 50, 50))
+        if status == 200:
+            acked.extend(range(i * 50, i * 50 + 50))
+        else:
+            assert status == 503
+            refused += 1
+    assert acked and refused
+    status, body = post("/health", method="GET")
+    assert status == 503 and json.loads(body)["status"] == "spool failed"
+    assert server.terminate() == 1  # acknowledged data left unpublished: stays in the spool
+    assert "not published" in server.stderr()
+    again = serve("--segment-seconds", "60")  # disk has room again: recovery publishes it
+    assert again.terminate() == 0
+    got = [r[0] for r in duckdb.connect().execute(
+        f"select cast(attributes['seq'] as bigint) from read_parquet("
+        f"'{server.data_dir}/spans/*/*.parquet') order by 1").fetchall()]
+    assert got == acked

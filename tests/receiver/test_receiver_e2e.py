@@ -53,7 +53,7 @@ def test_official_exporters_land_exactly_in_the_dataset(serve, tmp_path, protoco
         r = by_id[s["span_id"]]
         assert r[0] == s["trace_id"] and r[2] == s["parent_span_id"]
         assert (r[3], r[4], r[5]) == (s["name"], s["kind"], s["status"])
-        assert (r[7], r[8], r[9]) == (s["start_us"], s["end_us"], s["end_us"] - s["start_us"])
+        assert (r[7], r[8], r[9]) == (s["start_us"], s["end_us"], s["duration_us"])
         assert r[10] == f"client-{protocol}"
         assert (r[11], r[12]) == ("otlp-client", "1.2.3")
         expected_attrs = {k: v for k, v in s["attributes"].items() if k not in PROMOTED}

@@ -93,3 +93,45 @@ def test_fuzzed_bodies_get_200_or_400_and_accepted_data_survives(serve):
         f"select try_cast(attributes['seq'] as bigint) from read_parquet("
         f"'{server.data_dir}/spans/*/*.parquet', union_by_name=true)").fetchall()}
     assert set(range(40)) <= got
+
+
+def test_fuzzed_grpc_messages_get_ok_or_invalid_argument(serve):
+    import grpc
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceResponse,
+    )
+
+    server = serve("--segment-seconds", "0.2")
+    codes: dict[str, int] = {}
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
+        traces = ch.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+                                request_serializer=None,
+                                response_deserializer=ExportTraceServiceResponse.FromString)
+        metrics = ch.unary_unary(
+            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            request_serializer=None,
+            response_deserializer=ExportMetricsServiceResponse.FromString)
+        traces(trace_request(0, 10), timeout=10)
+
+        @settings(max_examples=150, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(body=st.one_of(st.binary(max_size=256), mutated()), which=st.booleans())
+        def fuzz(body: bytes, which: bool) -> None:
+            call = traces if which else metrics
+            try:
+                call(body, timeout=10)
+                code = "OK"
+            except grpc.RpcError as err:
+                code = err.code().name
+            codes[code] = codes.get(code, 0) + 1
+            assert code in ("OK", "INVALID_ARGUMENT"), code
+
+        fuzz()
+        traces(trace_request(10, 10), timeout=10)
+    assert codes.get("INVALID_ARGUMENT") and codes.get("OK")
+    assert server.terminate() == 0, server.stderr()
+    assert not list(server.spool_dir.glob("quarantine/*"))
+    got = {r[0] for r in duckdb.connect().execute(
+        f"select try_cast(attributes['seq'] as bigint) from read_parquet("
+        f"'{server.data_dir}/spans/*/*.parquet', union_by_name=true)").fetchall()}
+    assert set(range(20)) <= got

@@ -112,7 +112,8 @@ def test_tls_on_http_and_grpc(serve, tmp_path):
 
 def test_s3_root(serve, s3_server, tmp_path):
     root = s3_uri(s3_server, "otel-bucket", "ds")
-    server = serve("--segment-seconds", "0.2", data_dir=root, spool_dir=tmp_path / "spool",
+    server = serve("--segment-seconds", "0.2", "--converters", "2", data_dir=root,
+                   spool_dir=tmp_path / "spool",
                    env=s3_server["env"])
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as ch:
         for i in range(3):

@@ -220,3 +220,19 @@ def test_backlog_cap_answers_503_with_retry_after(serve):
     assert stats["otelytics.receiver.spool.backlog"] <= 3000
     assert server.terminate() == 0
     assert seqs(server) == accepted
+
+
+def test_json_requests_obey_the_backlog_cap_too(serve):
+    server = serve("--max-backlog-bytes", "1500", "--segment-seconds", "60")
+    doc = {"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}", "name": "x" * 300,
+         "attributes": [{"key": "seq", "value": {"intValue": str(i)}}]}
+        for i in range(3)]}]}]}
+    body = json.dumps(doc).encode()
+    first = post(server, "/v1/traces", body, ctype="application/json")
+    assert first[0] == 200  # an empty backlog admits one request
+    status, headers, resp = post(server, "/v1/traces", body, ctype="application/json")
+    assert status == 503 and headers["Content-Type"] == "application/json"
+    assert int(headers["Retry-After"]) > 0 and json.loads(resp)["code"] == code_pb2.UNAVAILABLE
+    assert server.terminate() == 0
+    assert seqs(server) == [0, 1, 2]
