@@ -26,7 +26,8 @@ _LLM = ("(gen_ai_request_model IS NOT NULL OR gen_ai_response_model IS NOT NULL 
 
 _CORE_SQL = f"""
 CREATE TEMP VIEW core AS SELECT
-  start_time, CAST(timezone('UTC', start_time) AS DATE) AS day, name, kind, duration_us,
+  start_time, DATE '1970-01-01' + CAST(epoch_us(start_time) // 86400000000 AS INTEGER)
+    AS day, name, kind, duration_us,
   status_code = 'ERROR' AS is_error, error_type, service_name, session_id, user_id, span_type,
   coalesce(estimator_name, CASE WHEN span_type = 'function' THEN name END) AS estimator,
   estimator_data_length, workflow_name, workflow_step, cpu_time_s, memory_peak_bytes,

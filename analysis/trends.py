@@ -41,7 +41,8 @@ def trends(ds: Dataset, *, group_by: str | None = None) -> Section:
     e = Engine.of(ds, group_by)
     daily = e.table("daily", _DAILY, description="per UTC day; days without spans are zero")
     weekly_raw = e.sql("""
-        SELECT CAST(date_trunc('week', day) AS DATE) AS week, count(DISTINCT day) AS days,
+        SELECT day - CAST((day - DATE '1970-01-01' + 3) % 7 AS INTEGER) AS week,
+          count(DISTINCT day) AS days,
           count(*) AS executions, count(*) FILTER (WHERE is_error) AS errors,
           count(*) FILTER (WHERE is_error) / count(*) AS error_rate,
           quantile_cont(duration_us, 0.95) / 1000.0 AS p95_ms,

@@ -81,18 +81,21 @@ def sessions(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> Sect
     e = Engine.of(ds, group_by)
     e.sql("""
         CREATE OR REPLACE TEMP TABLE _sessions AS
-        SELECT session_id, any_value(user_id) AS user_id,
-          count(*) FILTER (WHERE span_type IS DISTINCT FROM 'session') AS spans,
-          count(*) FILTER (WHERE is_llm) AS llm_calls,
-          coalesce(max(duration_us) FILTER (WHERE span_type = 'session'),
-                   max(epoch_us(start_time) + duration_us) - min(epoch_us(start_time)))
-            / 1e6 AS duration_s,
-          coalesce(sum(cost_usd), 0) AS cost_usd,
-          NOT coalesce(bool_or(is_error AND (span_type = 'session' OR
-              (is_root AND NOT EXISTS_SESSION))), false) AS completed
-        FROM (SELECT *, bool_or(span_type = 'session') OVER (PARTITION BY session_id)
-                        AS EXISTS_SESSION FROM {core} WHERE session_id IS NOT NULL)
-        GROUP BY session_id""")
+        SELECT session_id, user_id, spans, llm_calls, duration_s, cost_usd,
+          NOT CASE WHEN has_session THEN session_failed ELSE root_failed END AS completed
+        FROM (
+          SELECT session_id, any_value(user_id) AS user_id,
+            count(*) FILTER (WHERE span_type IS DISTINCT FROM 'session') AS spans,
+            count(*) FILTER (WHERE is_llm) AS llm_calls,
+            coalesce(max(duration_us) FILTER (WHERE span_type = 'session'),
+                     max(epoch_us(start_time) + duration_us) - min(epoch_us(start_time)))
+              / 1e6 AS duration_s,
+            coalesce(sum(cost_usd), 0) AS cost_usd,
+            coalesce(bool_or(span_type = 'session'), false) AS has_session,
+            coalesce(bool_or(is_error AND span_type = 'session'), false) AS session_failed,
+            coalesce(bool_or(is_error AND is_root), false) AS root_failed
+          FROM {core} WHERE session_id IS NOT NULL
+          GROUP BY session_id)""")
     f = e.row("""
         SELECT count(*) AS sessions, count(*) FILTER (WHERE completed) AS completed,
           count(*) FILTER (WHERE completed) / nullif(count(*), 0) AS completion_rate,
