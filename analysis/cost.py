@@ -122,9 +122,10 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
     ]
     notes: list[str] = []
     if reprice and calls:
-        combos = e.scalar("""SELECT count(*) FROM (SELECT DISTINCT provider, model,
-            input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens
-            FROM {core} WHERE is_llm)""") or 0
+        # HyperLogLog estimate (~2 %): only decides exact vs per-model pricing
+        combos = e.scalar("""SELECT approx_count_distinct(hash(provider, model, input_tokens,
+            output_tokens, cache_read_tokens, cache_creation_tokens))
+            FROM {core} WHERE is_llm""") or 0
         exact = combos <= max_combinations
         if not exact:
             notes.append(f"{combos} distinct token combinations: re-priced per model from "

@@ -16,16 +16,17 @@ from otelytics.analysis.models import Section
 __all__ = ["sessions", "workflows"]
 
 _SEQ = """
-WITH runs AS (
-  SELECT trace_id, span_id, workflow_name AS workflow, duration_us,
-    status_code = 'ERROR' AS failed
-  FROM spans WHERE span_type = 'workflow'),
-steps AS (
-  SELECT trace_id, parent_span_id,
+WITH w AS MATERIALIZED (  -- one scan for runs and steps: both carry the workflow name
+  SELECT trace_id, span_id, parent_span_id, workflow_name, span_type, duration_us,
     coalesce(workflow_step, estimator_name, name) AS step, start_time,
     status_code = 'ERROR' AS failed
-  FROM spans WHERE parent_span_id IS NOT NULL AND workflow_name IS NOT NULL
-    AND span_type IS DISTINCT FROM 'workflow'),
+  FROM spans WHERE workflow_name IS NOT NULL),
+runs AS (
+  SELECT trace_id, span_id, workflow_name AS workflow, duration_us, failed
+  FROM w WHERE span_type = 'workflow'),
+steps AS (
+  SELECT trace_id, parent_span_id, step, start_time, failed
+  FROM w WHERE parent_span_id IS NOT NULL AND span_type IS DISTINCT FROM 'workflow'),
 seq AS (
   SELECT r.trace_id, r.span_id, r.workflow, r.duration_us, r.failed,
     coalesce(list(s.step ORDER BY s.start_time, s.step) FILTER (WHERE s.step IS NOT NULL),
