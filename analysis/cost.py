@@ -77,11 +77,19 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
     unpriced calls; re-pricing at current prices; optional what-if on another model."""
     e = Engine.of(ds, group_by)
     f = e.row("""
-        SELECT coalesce(sum(cost_usd), 0) AS cost_usd, count(*) AS llm_calls,
-          count(cost_usd) AS priced_calls, count(*) - count(cost_usd) AS unpriced_calls,
-          count(DISTINCT session_id) AS sessions,
-          coalesce(sum(cost_usd) FILTER (WHERE session_id IS NOT NULL), 0) AS session_cost_usd
-        FROM {core} WHERE is_llm""")
+        SELECT coalesce(sum(cost_usd), 0) AS cost_usd,
+          CAST(coalesce(sum(calls), 0) AS BIGINT) AS llm_calls,
+          CAST(coalesce(sum(calls - unpriced), 0) AS BIGINT) AS priced_calls,
+          CAST(coalesce(sum(unpriced), 0) AS BIGINT) AS unpriced_calls
+        FROM {llm}""")
+    by_session = e.sql(f"""
+        SELECT session_id, any_value(user_id) AS user_id, count(*) AS calls,
+          coalesce(sum(cost_usd), 0) AS cost_usd,
+          count(*) OVER () AS _sessions, sum(coalesce(sum(cost_usd), 0)) OVER () AS _total
+        FROM {{core}} WHERE is_llm AND session_id IS NOT NULL GROUP BY 1
+        ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""")
+    f["sessions"] = by_session.column("_sessions")[0].as_py() if by_session.num_rows else 0
+    f["session_cost_usd"] = by_session.column("_total")[0].as_py() if by_session.num_rows else 0
     calls, sess = f.get("llm_calls") or 0, f.get("sessions") or 0
     figures: dict[str, Any] = {
         "cost_usd": f.get("cost_usd", 0.0),
@@ -103,41 +111,34 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
                 description="LLM cost by operation"),
         _by(e, "by_workflow", "workflow_name", "workflow", "is_llm AND workflow_name IS NOT NULL"),
         _by(e, "by_user", "user_id", "user", "is_llm AND user_id IS NOT NULL"),
-        e.table("by_session", f"""
-            SELECT session_id, any_value(user_id) AS user_id, count(*) AS calls,
-              coalesce(sum(cost_usd), 0) AS cost_usd
-            FROM {{core}} WHERE is_llm AND session_id IS NOT NULL GROUP BY 1
-            ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""",
-                description=f"the {top} most expensive sessions"),
+        Table.from_arrow("by_session", by_session.drop_columns(["_sessions", "_total"]),
+                         f"the {top} most expensive sessions"),
         e.table("daily", """
             SELECT day, llm_calls AS calls, llm_unpriced AS unpriced_calls, cost_usd
             FROM {daily} WHERE llm_calls > 0 ORDER BY 1""", description="daily cost"),
         e.table("unpriced", """
-            SELECT model, provider, count(*) AS calls,
-              coalesce(sum(input_tokens), 0) AS input_tokens,
-              coalesce(sum(output_tokens), 0) AS output_tokens
-            FROM {core} WHERE is_llm AND cost_usd IS NULL GROUP BY 1, 2
-            ORDER BY calls DESC, 1, 2""",
+            SELECT model, provider, unpriced AS calls, unpriced_input_tokens AS input_tokens,
+              unpriced_output_tokens AS output_tokens
+            FROM {llm} WHERE unpriced > 0 ORDER BY calls DESC, 1, 2""",
                 description="LLM calls without a recorded cost (not counted as $0)"),
     ]
     notes: list[str] = []
     if reprice and calls:
-        # HyperLogLog estimate (~2 %): only decides exact vs per-model pricing
-        combos = e.scalar("""SELECT approx_count_distinct(hash(provider, model, input_tokens,
-            output_tokens, cache_read_tokens, cache_creation_tokens))
-            FROM {core} WHERE is_llm""") or 0
-        exact = combos <= max_combinations
-        if not exact:
-            notes.append(f"{combos} distinct token combinations: re-priced per model from "
-                         "token sums (tiered prices approximated)")
-        keys = ("provider, model, input_tokens, output_tokens, cache_read_tokens, "
-                "cache_creation_tokens" if exact else "provider, model")
         rows = e.sql(f"""
             SELECT provider, model, coalesce(sum(input_tokens), 0) AS i,
               coalesce(sum(output_tokens), 0) AS o, coalesce(sum(cache_read_tokens), 0) AS cr,
               coalesce(sum(cache_creation_tokens), 0) AS cw, count(*) AS n,
               sum(cost_usd) AS recorded, count(cost_usd) AS recorded_n
-            FROM {{core}} WHERE is_llm GROUP BY {keys}""").to_pylist()
+            FROM {{core}} WHERE is_llm GROUP BY provider, model, input_tokens, output_tokens,
+              cache_read_tokens, cache_creation_tokens LIMIT {max_combinations + 1}""").to_pylist()
+        exact = len(rows) <= max_combinations
+        if not exact:
+            notes.append(f"more than {max_combinations} distinct token combinations: "
+                         "re-priced per model from token sums (tiered prices approximated)")
+            rows = e.sql("""
+                SELECT provider, model, input_tokens AS i, output_tokens AS o,
+                  cache_read_tokens AS cr, cache_creation_tokens AS cw, calls AS n,
+                  cost_usd AS recorded, calls - unpriced AS recorded_n FROM {llm}""").to_pylist()
         tables.append(_reprice(rows, exact, None, None, "repriced",
                                "recorded cost vs the same calls at current genai-prices data"))
         if what_if_model:

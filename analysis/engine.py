@@ -98,7 +98,11 @@ SELECT provider, model, count(*) AS calls, count(*) FILTER (WHERE cost_usd IS NU
   CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens,
   CAST(coalesce(sum(cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
   CAST(coalesce(sum(cache_creation_tokens), 0) AS BIGINT) AS cache_creation_tokens,
-  coalesce(sum(cost_usd), 0) AS cost_usd
+  coalesce(sum(cost_usd), 0) AS cost_usd,
+  CAST(coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS BIGINT)
+    AS unpriced_input_tokens,
+  CAST(coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS BIGINT)
+    AS unpriced_output_tokens
 FROM {core} WHERE is_llm GROUP BY 1, 2
 """
 """Per (provider, model) LLM totals, for the usage and cost tables."""

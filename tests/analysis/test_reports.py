@@ -244,3 +244,18 @@ def test_group_by_attribute_and_filters(dataset_root: Path) -> None:
     f = build_report(only, ["summary"]).section("summary").figures
     assert f["executions"] == sum(r["gen_ai_request_model"] == "gpt-4o-mini" for r in rows)
     assert not math.isnan(f["duration_p95_ms"])
+
+
+def test_repricing_falls_back_to_per_model_sums_and_says_so(dataset_root: Path) -> None:
+    from otelytics.analysis.cost import cost
+
+    section = cost(open_dataset(dataset_root), max_combinations=1)
+    assert section.notes and "per model" in section.notes[0]
+    rows = [r for r in _rows(dataset_root) if r["gen_ai_request_model"] == "gpt-4o-mini"]
+    expected = price_call.__wrapped__(
+        "gpt-4o-mini", "openai", sum(r["gen_ai_input_tokens"] for r in rows),
+        sum(r["gen_ai_output_tokens"] for r in rows),
+        sum(r["gen_ai_cache_read_tokens"] for r in rows), 0)
+    row = next(r for r in section.table("repriced").records() if r["model"] == "gpt-4o-mini")
+    assert row["current_price_usd"] == pytest.approx(expected)
+    assert row["calls"] == len(rows)
