@@ -46,6 +46,27 @@ def price_call(model: str, provider: str | None, input_tokens: int, output_token
     return None
 
 
+@lru_cache(maxsize=4096)
+def _linear(model: str, provider: str | None) -> bool:
+    """True when the model's price is a plain per-token rate (no tiers, no per-request fee):
+    then pricing the token sums once equals pricing every call and adding up."""
+    from decimal import Decimal
+
+    from genai_prices import Usage, calc_price
+
+    pid = _PROVIDER_IDS.get(provider or "", provider)
+    for attempt in (pid, None) if pid else (None,):
+        try:
+            mp = calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model,
+                            provider_id=attempt).model_price
+        except Exception:  # unknown model or provider: retry without provider
+            continue
+        fields = vars(mp) if hasattr(mp, "__dict__") else {}
+        return bool(fields) and "requests_kcount" not in fields and all(
+            isinstance(v, Decimal | None) for v in fields.values())
+    return False
+
+
 def _by(e: Engine, name: str, expr: str, label: str, where: str = "is_llm") -> Table:
     return e.table(name, f"""
         SELECT {expr} AS "{label}", count(*) AS calls,
@@ -153,12 +174,18 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
 def _reprice(rows: list[dict[str, Any]], exact: bool, target: str | None,
              target_provider: str | None, name: str, description: str) -> Table:
     acc: dict[tuple[Any, Any], list[Any]] = {}
+    sums: dict[tuple[Any, Any], list[int]] = {}
     for r in rows:
         model = target or r["model"]
         provider = target_provider if target else r["provider"]
         n = r["n"]
         price = None
-        if model:
+        if model and exact and _linear(model, provider):
+            s = sums.setdefault((r["provider"], r["model"]), [0, 0, 0, 0])
+            for i, k in enumerate(("i", "o", "cr", "cw")):
+                s[i] += int(r[k])
+            price = 0.0  # priced once from the sums below
+        elif model:
             if exact:
                 one = price_call(model, provider, int(r["i"] // n), int(r["o"] // n),
                                  int(r["cr"] // n), int(r["cw"] // n))
@@ -174,6 +201,12 @@ def _reprice(rows: list[dict[str, Any]], exact: bool, target: str | None,
             a[4] += n
         else:
             a[3] += price
+    for (provider, model), (i, o, cr, cw) in sums.items():
+        total = price_call(target or model, target_provider if target else provider, i, o, cr, cw)
+        if total is None:  # cannot happen for a model that priced above; be safe
+            acc[(provider, model)][4] = acc[(provider, model)][0]
+        else:
+            acc[(provider, model)][3] += total
     out = []
     for (provider, model), (n, rec, rec_n, priced, unp) in sorted(
             acc.items(), key=lambda kv: (-kv[1][1], str(kv[0]))):

@@ -259,3 +259,19 @@ def test_repricing_falls_back_to_per_model_sums_and_says_so(dataset_root: Path) 
     row = next(r for r in section.table("repriced").records() if r["model"] == "gpt-4o-mini")
     assert row["current_price_usd"] == pytest.approx(expected)
     assert row["calls"] == len(rows)
+
+
+def test_tiered_prices_are_applied_per_call(tmp_path: Path) -> None:
+    from otelytics.analysis.cost import cost
+    from tests.builders import llm_span, write_spans
+
+    # two 150k-token calls: each below gemini-2.5-pro's 200k tier, their sum above it
+    rows = [llm_span("gemini-2.5-pro", provider="gcp.gemini", input_tokens=150_000,
+                     output_tokens=1000, cost_usd=None) for _ in range(2)]
+    write_spans(tmp_path, rows)
+    per_call = 2 * price_call.__wrapped__("gemini-2.5-pro", "gcp.gemini", 150_000, 1000)
+    summed = price_call.__wrapped__("gemini-2.5-pro", "gcp.gemini", 300_000, 2000)
+    assert per_call != pytest.approx(summed)  # the tier matters
+    row = cost(open_dataset(tmp_path)).table("repriced").records()[0]
+    assert row["current_price_usd"] == pytest.approx(per_call)
+    assert row["recorded_cost_usd"] is None and row["unpriceable_calls"] == 0
