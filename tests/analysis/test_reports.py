@@ -275,3 +275,26 @@ def test_tiered_prices_are_applied_per_call(tmp_path: Path) -> None:
     row = cost(open_dataset(tmp_path)).table("repriced").records()[0]
     assert row["current_price_usd"] == pytest.approx(per_call)
     assert row["recorded_cost_usd"] is None and row["unpriceable_calls"] == 0
+
+
+def test_outlier_traces_are_above_p99_and_three_times_p50(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from tests.builders import span, write_spans
+
+    base = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    durs = [10.0 + (i % 5) for i in range(200)] + [100.0, 250.0]
+    rows = [span("op", start=base + dt.timedelta(seconds=i), duration_ms=d)
+            for i, d in enumerate(durs)]
+    rows += [span("rare", start=base, duration_ms=1000.0)]  # < 20 calls: never an outlier
+    write_spans(tmp_path, rows)
+    perf = build_report(open_dataset(tmp_path), ["performance"]).section("performance")
+    bar = max(_q(durs, 0.99), 3 * _q(durs, 0.5))
+    expected = sorted((d for d in durs if d >= bar), reverse=True)
+    got = perf.table("outlier_traces").records()
+    assert perf.figures["outlier_spans"] == len(expected) == 2
+    assert [r["duration_ms"] for r in got] == expected
+    assert got[0]["times_p50"] == pytest.approx(250.0 / _q(durs, 0.5))
+    assert {r["trace_id"] for r in got} == {r["trace_id"] for r in rows
+                                            if r["duration_us"] / 1000 in expected}
+    assert perf.table("slowest_spans").records()[0]["operation"] == "rare"
