@@ -143,6 +143,8 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
             FROM {llm} WHERE unpriced > 0 ORDER BY calls DESC, 1, 2""",
                 description="LLM calls without a recorded cost (not counted as $0)"),
     ]
+    if group_by:
+        tables.insert(0, _by(e, "by_group", "grp", group_by))
     notes: list[str] = []
     if reprice and calls:
         rows = e.sql(f"""
