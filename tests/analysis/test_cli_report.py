@@ -280,3 +280,32 @@ def test_progress_and_color_only_on_a_tty(dataset_root: Path, monkeypatch) -> No
     assert "\033[" not in render_terminal(report, io.StringIO())
     monkeypatch.setenv("NO_COLOR", "")
     assert "\033[" not in render_terminal(report, Tty())
+
+
+def test_markdown_stays_under_a_pr_comment_limit_and_renders_compare(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from otelytics.analysis.models import Report, Section, Table
+    from otelytics.analysis.render_html import render_html
+    from otelytics.analysis.render_text import render_markdown
+
+    big = Table("t", ("name", "value"), tuple((f"operation-{i}-" + "x" * 200, i)
+                                              for i in range(3000)))
+    sections = tuple(Section(f"s{i}", f"S{i}", {"n": 1}, (big,)) for i in range(40))
+    report = Report("root", {"from": None, "to": None}, {}, None,
+                    dt.datetime(2026, 11, 1, tzinfo=dt.UTC), {"spans": 1}, (), sections)
+    md = render_markdown(report)
+    assert len(md) <= 60000 and md.count("### S") >= 1
+    a, b = tmp_path / "a", tmp_path / "b"
+    _slow_fast(a, 10, 50)
+    _slow_fast(b, 30, 5)
+    out = tmp_path / "cmp.md"
+    assert main(["compare", str(b), "--baseline-root", str(a), "--format", "markdown",
+                 "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("## otelytics compare") and "| error_rate |" in text
+    from otelytics.analysis.compare import compare
+    from otelytics.analysis.dataset import open_dataset
+
+    html = render_html(compare(open_dataset(a), open_dataset(b)))
+    assert "<h2>Comparison</h2>" in html and "beyond_noise" in html
