@@ -137,6 +137,10 @@ class Engine:
             return
         con = self.ds.con
         con.execute("SET enable_progress_bar = false")
+        try:  # published files never change (they are renamed into place): cache footers
+            con.execute("SET parquet_metadata_cache = true")
+        except Exception:  # an older DuckDB without the setting
+            pass
         name = f"core_{abs(hash(self.group_by)) % 10**8}"
         con.execute(_CORE_SQL.replace("VIEW core", f"VIEW {name}").format(
             group=group_expression(self.group_by)))
