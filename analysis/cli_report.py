@@ -96,9 +96,15 @@ def _open(root: str | None, args: argparse.Namespace, window: Any = None) -> Any
         if ds.skipped:
             raise CliError(f"no readable span files under {root} ({len(ds.skipped)} skipped "
                            "as corrupt or foreign)", _NO_DATA)
-        raise CliError(f"no span files under {root}/spans"
-                       + (" in this window" if window.start or window.end else "")
-                       + "; is this an otelytics dataset?", _NO_DATA)
+        if window.start or window.end:
+            days = sorted({Path(p).parent.name.removeprefix("dt=")
+                           for p in open_dataset(root).files["spans"]})
+            if days:
+                w = f"{window.start or 'start'} .. {window.end or 'end'}"
+                raise CliError(f"no spans in the window {w}; the dataset has days "
+                               f"{days[0]} .. {days[-1]}", _NO_DATA)
+        raise CliError(f"no span files under {root}/spans; is this an otelytics dataset?",
+                       _NO_DATA)
     try:
         n = ds.sql("SELECT count(*) AS n FROM spans").column("n")[0].as_py()
     except Exception as exc:  # a file unreadable past its footer

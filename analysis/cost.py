@@ -46,6 +46,27 @@ def price_call(model: str, provider: str | None, input_tokens: int, output_token
     return None
 
 
+@lru_cache(maxsize=4096)
+def _linear(model: str, provider: str | None) -> bool:
+    """True when the model's price is a plain per-token rate (no tiers, no per-request fee):
+    then pricing the token sums once equals pricing every call and adding up."""
+    from decimal import Decimal
+
+    from genai_prices import Usage, calc_price
+
+    pid = _PROVIDER_IDS.get(provider or "", provider)
+    for attempt in (pid, None) if pid else (None,):
+        try:
+            mp = calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model,
+                            provider_id=attempt).model_price
+        except Exception:  # unknown model or provider: retry without provider
+            continue
+        fields = vars(mp) if hasattr(mp, "__dict__") else {}
+        return bool(fields) and "requests_kcount" not in fields and all(
+            isinstance(v, Decimal | None) for v in fields.values())
+    return False
+
+
 def _by(e: Engine, name: str, expr: str, label: str, where: str = "is_llm") -> Table:
     return e.table(name, f"""
         SELECT {expr} AS "{label}", count(*) AS calls,
@@ -77,11 +98,19 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
     unpriced calls; re-pricing at current prices; optional what-if on another model."""
     e = Engine.of(ds, group_by)
     f = e.row("""
-        SELECT coalesce(sum(cost_usd), 0) AS cost_usd, count(*) AS llm_calls,
-          count(cost_usd) AS priced_calls, count(*) - count(cost_usd) AS unpriced_calls,
-          count(DISTINCT session_id) AS sessions,
-          coalesce(sum(cost_usd) FILTER (WHERE session_id IS NOT NULL), 0) AS session_cost_usd
-        FROM {core} WHERE is_llm""")
+        SELECT coalesce(sum(cost_usd), 0) AS cost_usd,
+          CAST(coalesce(sum(calls), 0) AS BIGINT) AS llm_calls,
+          CAST(coalesce(sum(calls - unpriced), 0) AS BIGINT) AS priced_calls,
+          CAST(coalesce(sum(unpriced), 0) AS BIGINT) AS unpriced_calls
+        FROM {llm}""")
+    by_session = e.sql(f"""
+        SELECT session_id, any_value(user_id) AS user_id, count(*) AS calls,
+          coalesce(sum(cost_usd), 0) AS cost_usd,
+          count(*) OVER () AS _sessions, sum(coalesce(sum(cost_usd), 0)) OVER () AS _total
+        FROM {{core}} WHERE is_llm AND session_id IS NOT NULL GROUP BY 1
+        ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""")
+    f["sessions"] = by_session.column("_sessions")[0].as_py() if by_session.num_rows else 0
+    f["session_cost_usd"] = by_session.column("_total")[0].as_py() if by_session.num_rows else 0
     calls, sess = f.get("llm_calls") or 0, f.get("sessions") or 0
     figures: dict[str, Any] = {
         "cost_usd": f.get("cost_usd", 0.0),
@@ -103,40 +132,36 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
                 description="LLM cost by operation"),
         _by(e, "by_workflow", "workflow_name", "workflow", "is_llm AND workflow_name IS NOT NULL"),
         _by(e, "by_user", "user_id", "user", "is_llm AND user_id IS NOT NULL"),
-        e.table("by_session", f"""
-            SELECT session_id, any_value(user_id) AS user_id, count(*) AS calls,
-              coalesce(sum(cost_usd), 0) AS cost_usd
-            FROM {{core}} WHERE is_llm AND session_id IS NOT NULL GROUP BY 1
-            ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""",
-                description=f"the {top} most expensive sessions"),
+        Table.from_arrow("by_session", by_session.drop_columns(["_sessions", "_total"]),
+                         f"the {top} most expensive sessions"),
         e.table("daily", """
             SELECT day, llm_calls AS calls, llm_unpriced AS unpriced_calls, cost_usd
             FROM {daily} WHERE llm_calls > 0 ORDER BY 1""", description="daily cost"),
         e.table("unpriced", """
-            SELECT model, provider, count(*) AS calls,
-              coalesce(sum(input_tokens), 0) AS input_tokens,
-              coalesce(sum(output_tokens), 0) AS output_tokens
-            FROM {core} WHERE is_llm AND cost_usd IS NULL GROUP BY 1, 2
-            ORDER BY calls DESC, 1, 2""",
+            SELECT model, provider, unpriced AS calls, unpriced_input_tokens AS input_tokens,
+              unpriced_output_tokens AS output_tokens
+            FROM {llm} WHERE unpriced > 0 ORDER BY calls DESC, 1, 2""",
                 description="LLM calls without a recorded cost (not counted as $0)"),
     ]
+    if group_by:
+        tables.insert(0, _by(e, "by_group", "grp", group_by))
     notes: list[str] = []
     if reprice and calls:
-        combos = e.scalar("""SELECT count(*) FROM (SELECT DISTINCT provider, model,
-            input_tokens, output_tokens, cache_read_tokens, cache_creation_tokens
-            FROM {core} WHERE is_llm)""") or 0
-        exact = combos <= max_combinations
-        if not exact:
-            notes.append(f"{combos} distinct token combinations: re-priced per model from "
-                         "token sums (tiered prices approximated)")
-        keys = ("provider, model, input_tokens, output_tokens, cache_read_tokens, "
-                "cache_creation_tokens" if exact else "provider, model")
         rows = e.sql(f"""
             SELECT provider, model, coalesce(sum(input_tokens), 0) AS i,
               coalesce(sum(output_tokens), 0) AS o, coalesce(sum(cache_read_tokens), 0) AS cr,
               coalesce(sum(cache_creation_tokens), 0) AS cw, count(*) AS n,
               sum(cost_usd) AS recorded, count(cost_usd) AS recorded_n
-            FROM {{core}} WHERE is_llm GROUP BY {keys}""").to_pylist()
+            FROM {{core}} WHERE is_llm GROUP BY provider, model, input_tokens, output_tokens,
+              cache_read_tokens, cache_creation_tokens LIMIT {max_combinations + 1}""").to_pylist()
+        exact = len(rows) <= max_combinations
+        if not exact:
+            notes.append(f"more than {max_combinations} distinct token combinations: "
+                         "re-priced per model from token sums (tiered prices approximated)")
+            rows = e.sql("""
+                SELECT provider, model, input_tokens AS i, output_tokens AS o,
+                  cache_read_tokens AS cr, cache_creation_tokens AS cw, calls AS n,
+                  cost_usd AS recorded, calls - unpriced AS recorded_n FROM {llm}""").to_pylist()
         tables.append(_reprice(rows, exact, None, None, "repriced",
                                "recorded cost vs the same calls at current genai-prices data"))
         if what_if_model:
@@ -151,12 +176,18 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
 def _reprice(rows: list[dict[str, Any]], exact: bool, target: str | None,
              target_provider: str | None, name: str, description: str) -> Table:
     acc: dict[tuple[Any, Any], list[Any]] = {}
+    sums: dict[tuple[Any, Any], list[int]] = {}
     for r in rows:
         model = target or r["model"]
         provider = target_provider if target else r["provider"]
         n = r["n"]
         price = None
-        if model:
+        if model and exact and _linear(model, provider):
+            s = sums.setdefault((r["provider"], r["model"]), [0, 0, 0, 0])
+            for i, k in enumerate(("i", "o", "cr", "cw")):
+                s[i] += int(r[k])
+            price = 0.0  # priced once from the sums below
+        elif model:
             if exact:
                 one = price_call(model, provider, int(r["i"] // n), int(r["o"] // n),
                                  int(r["cr"] // n), int(r["cw"] // n))
@@ -172,6 +203,12 @@ def _reprice(rows: list[dict[str, Any]], exact: bool, target: str | None,
             a[4] += n
         else:
             a[3] += price
+    for (provider, model), (i, o, cr, cw) in sums.items():
+        total = price_call(target or model, target_provider if target else provider, i, o, cr, cw)
+        if total is None:  # cannot happen for a model that priced above; be safe
+            acc[(provider, model)][4] = acc[(provider, model)][0]
+        else:
+            acc[(provider, model)][3] += total
     out = []
     for (provider, model), (n, rec, rec_n, priced, unp) in sorted(
             acc.items(), key=lambda kv: (-kv[1][1], str(kv[0]))):

@@ -11,6 +11,7 @@ A local path or an object-store URI (``s3://bucket/prefix``, read through ``pyar
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -264,6 +265,7 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+@functools.lru_cache(maxsize=256)
 def _duck_type(t: pa.DataType) -> str:
     import duckdb
 

@@ -26,7 +26,8 @@ _LLM = ("(gen_ai_request_model IS NOT NULL OR gen_ai_response_model IS NOT NULL 
 
 _CORE_SQL = f"""
 CREATE TEMP VIEW core AS SELECT
-  start_time, CAST(timezone('UTC', start_time) AS DATE) AS day, name, kind, duration_us,
+  start_time, DATE '1970-01-01' + CAST(epoch_us(start_time) // 86400000000 AS INTEGER)
+    AS day, name, kind, duration_us,
   status_code = 'ERROR' AS is_error, error_type, service_name, session_id, user_id, span_type,
   coalesce(estimator_name, CASE WHEN span_type = 'function' THEN name END) AS estimator,
   estimator_data_length, workflow_name, workflow_step, cpu_time_s, memory_peak_bytes,
@@ -97,7 +98,11 @@ SELECT provider, model, count(*) AS calls, count(*) FILTER (WHERE cost_usd IS NU
   CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens,
   CAST(coalesce(sum(cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
   CAST(coalesce(sum(cache_creation_tokens), 0) AS BIGINT) AS cache_creation_tokens,
-  coalesce(sum(cost_usd), 0) AS cost_usd
+  coalesce(sum(cost_usd), 0) AS cost_usd,
+  CAST(coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS BIGINT)
+    AS unpriced_input_tokens,
+  CAST(coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS BIGINT)
+    AS unpriced_output_tokens
 FROM {core} WHERE is_llm GROUP BY 1, 2
 """
 """Per (provider, model) LLM totals, for the usage and cost tables."""
@@ -132,6 +137,10 @@ class Engine:
             return
         con = self.ds.con
         con.execute("SET enable_progress_bar = false")
+        try:  # published files never change (they are renamed into place): cache footers
+            con.execute("SET parquet_metadata_cache = true")
+        except Exception:  # an older DuckDB without the setting
+            pass
         name = f"core_{abs(hash(self.group_by)) % 10**8}"
         con.execute(_CORE_SQL.replace("VIEW core", f"VIEW {name}").format(
             group=group_expression(self.group_by)))

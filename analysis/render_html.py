@@ -40,19 +40,23 @@ def column_chart(title: str, labels: list[str], values: list[float], unit: str =
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" '
              f'y2="{height - bottom}" stroke="#888"/>',
              f'<text x="{left - 4}" y="{height - bottom - plot_h + 4}" font-size="10" '
-             f'text-anchor="end">{escape(fmt(unit, top))}</text>']
+             f'text-anchor="end">{escape(fmt(unit, _num(top)))}</text>']
     for i, v in enumerate(vals):
         h = plot_h * v / top
         x = left + i * bw
         parts.append(f'<rect x="{x + 1:.1f}" y="{height - bottom - h:.1f}" '
                      f'width="{max(bw - 2, 1):.1f}" height="{h:.1f}" fill="{_BAR}">'
-                     f'<title>{escape(labels[i])}: {escape(fmt(unit, v))}</title></rect>')
+                     f'<title>{escape(labels[i])}: {escape(fmt(unit, _num(v)))}</title></rect>')
     step = max(1, n // 6)
     for i in range(0, n, step):
         parts.append(f'<text x="{left + i * bw + bw / 2:.1f}" y="{height - bottom + 14}" '
                      f'font-size="10" text-anchor="middle">{escape(labels[i][-5:])}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _num(v: float) -> float | int:
+    return int(v) if float(v).is_integer() else v
 
 
 def bar_chart(title: str, labels: list[str], values: list[float], unit: str = "",
@@ -72,7 +76,7 @@ def bar_chart(title: str, labels: list[str], values: list[float], unit: str = ""
                      f'{escape(str(label)[:28])}</text>'
                      f'<rect x="{left}" y="{y}" width="{max(w, 1):.1f}" height="{row - 5}" '
                      f'fill="{_BAR}"/><text x="{left + w + 4:.1f}" y="{y + 13}" '
-                     f'font-size="11">{escape(fmt(unit, v))}</text>')
+                     f'font-size="11">{escape(fmt(unit, _num(v)))}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

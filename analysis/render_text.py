@@ -8,6 +8,7 @@ nothing when stderr is not a TTY.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -39,6 +40,11 @@ def fmt(name: str, value: Any) -> str:
             or "growth" in lname):
         return f"{value * 100:.2f}%"
     if isinstance(value, int | float) and ("usd" in lname or "cost" in lname):
+        if value == 0:
+            return "$0"
+        if abs(value) < 0.01:
+            places = min(12, 2 - math.floor(math.log10(abs(value))))
+            return f"${value:.{places}f}"  # small LLM costs keep three significant digits
         return f"${value:,.4f}" if abs(value) < 100 else f"${value:,.2f}"
     if isinstance(value, int):
         return f"{value:,}"

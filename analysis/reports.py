@@ -39,10 +39,10 @@ def _pct(q: float) -> str:
 def summary(ds: Dataset, *, group_by: str | None = None) -> Section:
     """Executions, success/error rates, durations, tokens, cost, sessions."""
     e = Engine.of(ds, group_by)
-    f = e.row(f"""
+    f = e.row("""
         SELECT count(*) AS executions, count(*) FILTER (WHERE is_error) AS errors,
-          avg(duration_us) / 1000.0 AS duration_avg_ms, {_pct(0.5)} AS duration_p50_ms,
-          {_pct(0.95)} AS duration_p95_ms, {_pct(0.99)} AS duration_p99_ms,
+          avg(duration_us) / 1000.0 AS duration_avg_ms,
+          quantile_cont(duration_us, [0.5, 0.95, 0.99]) AS _q,
           max(duration_us) / 1000.0 AS duration_max_ms,
           count(*) FILTER (WHERE is_llm) AS llm_calls,
           coalesce(sum(input_tokens), 0) AS input_tokens,
@@ -55,7 +55,8 @@ def summary(ds: Dataset, *, group_by: str | None = None) -> Section:
           count(DISTINCT session_id) AS sessions, count(DISTINCT user_id) AS users,
           count(DISTINCT service_name) AS services,
           min(start_time) AS first_span, max(start_time) AS last_span
-        FROM {{core}}""")
+        FROM {core}""")
+    q = f.pop("_q", None) or [None] * 3
     n = f.get("executions") or 0
     errors = f.get("errors") or 0
     figures: dict[str, Any] = {
@@ -63,6 +64,9 @@ def summary(ds: Dataset, *, group_by: str | None = None) -> Section:
         "errors": errors,
         "success_rate": (n - errors) / n if n else None,
         "error_rate": errors / n if n else None,
+        "duration_avg_ms": f.pop("duration_avg_ms"),
+        **{f"duration_p{p}_ms": (v / 1000.0 if v is not None else None)
+           for p, v in zip((50, 95, 99), q, strict=True)},
         **{k: v for k, v in f.items() if k not in ("executions", "errors")},
     }
     tables = [_by(e, "grp" if group_by else "service_name", group_by or "service",
@@ -72,14 +76,18 @@ def summary(ds: Dataset, *, group_by: str | None = None) -> Section:
 
 def _by(e: Engine, expr: str, label: str, name: str) -> Table:
     return e.table(name, f"""
-        SELECT {expr} AS "{label}", count(*) AS executions,
+        WITH g AS (SELECT {expr} AS "{label}", count(*) AS executions,
           count(*) FILTER (WHERE is_error) AS errors,
           count(*) FILTER (WHERE is_error) / count(*) AS error_rate,
-          avg(duration_us) / 1000.0 AS avg_ms, {_pct(0.5)} AS p50_ms, {_pct(0.95)} AS p95_ms,
+          avg(duration_us) / 1000.0 AS avg_ms, list_transform(quantile_cont(duration_us,
+            [0.5, 0.95]), lambda v: v / 1000.0) AS _q,
           coalesce(sum(input_tokens), 0) AS input_tokens,
           coalesce(sum(output_tokens), 0) AS output_tokens,
           coalesce(sum(cost_usd), 0) AS cost_usd
-        FROM {{core}} GROUP BY 1 ORDER BY executions DESC, 1 LIMIT 200""",
+        FROM {{core}} GROUP BY 1)
+        SELECT * EXCLUDE (_q, input_tokens, output_tokens, cost_usd), _q[1] AS p50_ms,
+          _q[2] AS p95_ms, input_tokens, output_tokens, cost_usd
+        FROM g ORDER BY executions DESC, 1 LIMIT 200""",
         description=f"executions, errors, durations, tokens and cost by {label}")
 
 
@@ -93,11 +101,6 @@ def usage(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> Section
               errors, sum_us / 1e6 AS total_s, avg_us / 1000.0 AS avg_ms
             FROM {ops} ORDER BY executions DESC, 1 LIMIT 200""",
                 description="executions per span name"),
-        e.table("by_estimator", """
-            SELECT estimator, count(*) AS calls, count(*) FILTER (WHERE is_error) AS errors,
-              avg(duration_us) / 1000.0 AS avg_ms, avg(estimator_data_length) AS avg_data_length
-            FROM {core} WHERE estimator IS NOT NULL GROUP BY 1 ORDER BY calls DESC, 1
-            LIMIT 200""", description="tracked functions (estimators)"),
         e.table("by_model", """
             SELECT model, provider, calls, input_tokens, output_tokens,
               cache_read_tokens AS cached_input_tokens, cost_usd
@@ -123,22 +126,36 @@ def usage(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> Section
                                               ORDER BY calls DESC, value) <= {top}
             ORDER BY estimator, parameter, calls DESC, value""",
                 description=f"most common values of each captured parameter (top {top})"),
-        e.table("data_length", """
-            SELECT estimator, count(*) AS calls, min(estimator_data_length) AS min,
-              quantile_cont(estimator_data_length, 0.5) AS p50,
-              quantile_cont(estimator_data_length, 0.95) AS p95,
-              max(estimator_data_length) AS max, avg(estimator_data_length) AS mean
-            FROM {core} WHERE estimator_data_length IS NOT NULL
-            GROUP BY 1 ORDER BY calls DESC, 1 LIMIT 200""",
-                description="input sizes per estimator"),
-        e.table("data_length_buckets", """
-            SELECT CASE WHEN estimator_data_length <= 0 THEN '0'
-                ELSE '1e' || CAST(floor(log10(estimator_data_length)) AS INTEGER) END AS bucket,
-              min(estimator_data_length) AS lowest, count(*) AS calls
-            FROM {core} WHERE estimator_data_length IS NOT NULL
-            GROUP BY 1 ORDER BY lowest""",
-                description="input sizes by power of ten (1e2 = 100..999)"),
     ]
+    est = e.sql("""
+        SELECT estimator, count(*) AS calls, count(*) FILTER (WHERE is_error) AS errors,
+          avg(duration_us) / 1000.0 AS avg_ms, count(estimator_data_length) AS dl_n,
+          min(estimator_data_length) AS dl_min,
+          quantile_cont(estimator_data_length, [0.5, 0.95]) AS dl_q,
+          max(estimator_data_length) AS dl_max, avg(estimator_data_length) AS dl_mean,
+          histogram(CASE WHEN estimator_data_length <= 0 THEN 0
+                         ELSE CAST(floor(log10(estimator_data_length)) AS INTEGER) + 1 END)
+            FILTER (WHERE estimator_data_length IS NOT NULL) AS dl_hist
+        FROM {core} WHERE estimator IS NOT NULL GROUP BY 1
+        ORDER BY calls DESC, 1""").to_pylist()
+    buckets: dict[int, int] = {}
+    for r in est:
+        for k, v in r["dl_hist"] or []:
+            buckets[k] = buckets.get(k, 0) + v
+    tables.insert(1, Table("by_estimator", ("estimator", "calls", "errors", "avg_ms",
+                                            "avg_data_length"),
+                           tuple((r["estimator"], r["calls"], r["errors"], r["avg_ms"],
+                                  r["dl_mean"]) for r in est[:200]),
+                           "tracked functions (estimators)"))
+    tables.append(Table("data_length", ("estimator", "calls", "min", "p50", "p95", "max",
+                                        "mean"),
+                        tuple((r["estimator"], r["dl_n"], r["dl_min"], r["dl_q"][0],
+                               r["dl_q"][1], r["dl_max"], r["dl_mean"])
+                              for r in est if r["dl_n"])[:200], "input sizes per estimator"))
+    tables.append(Table("data_length_buckets", ("bucket", "lowest", "calls"),
+                        tuple(("0" if k == 0 else f"1e{k - 1}", 0 if k == 0 else 10 ** (k - 1),
+                               v) for k, v in sorted(buckets.items())),
+                        "input sizes by power of ten (1e2 = 100..999)"))
     return Section("usage", "Usage", {"executions": total}, tuple(tables))
 
 
@@ -171,6 +188,10 @@ def performance(ds: Dataset, *, group_by: str | None = None, top: int = 10,
           duration_us / 1000.0 AS duration_ms
         FROM spans ORDER BY duration_us DESC, trace_id, span_id LIMIT {top}""",
                       description=f"the {top} slowest spans")
+    # the lowest bar over all operations, inlined as a constant so that DuckDB filters the
+    # duration column inside the Parquet scan before decoding ids and names
+    floor = e.scalar(f"""SELECT CAST(floor(min(greatest(q_us[4], 3 * q_us[1]))) AS BIGINT)
+                         FROM {{ops}} WHERE calls >= {min_calls}""")
     outliers_sql = f"""
         WITH st AS (SELECT name, q_us[1] AS p50, q_us[4] AS p99 FROM {{ops}}
                     WHERE calls >= {min_calls}),
@@ -179,7 +200,8 @@ def performance(ds: Dataset, *, group_by: str | None = None, top: int = 10,
             s.duration_us / 1000.0 AS duration_ms, st.p50 / 1000.0 AS operation_p50_ms,
             s.duration_us / nullif(st.p50, 0) AS times_p50
           FROM spans s JOIN st ON s.name = st.name
-          WHERE s.duration_us >= greatest(st.p99, 3 * st.p50) AND s.duration_us > st.p50)
+          WHERE s.duration_us >= greatest(st.p99, 3 * st.p50) AND s.duration_us > st.p50
+            AND s.duration_us >= {int(floor) if floor is not None else 0})
         """
     found = e.sql(outliers_sql + f"""
         SELECT *, count(*) OVER () AS total FROM o

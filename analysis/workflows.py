@@ -16,16 +16,17 @@ from otelytics.analysis.models import Section
 __all__ = ["sessions", "workflows"]
 
 _SEQ = """
-WITH runs AS (
-  SELECT trace_id, span_id, workflow_name AS workflow, duration_us,
-    status_code = 'ERROR' AS failed
-  FROM spans WHERE span_type = 'workflow'),
-steps AS (
-  SELECT trace_id, parent_span_id,
+WITH w AS MATERIALIZED (  -- one scan for runs and steps: both carry the workflow name
+  SELECT trace_id, span_id, parent_span_id, workflow_name, span_type, duration_us,
     coalesce(workflow_step, estimator_name, name) AS step, start_time,
     status_code = 'ERROR' AS failed
-  FROM spans WHERE parent_span_id IS NOT NULL AND workflow_name IS NOT NULL
-    AND span_type IS DISTINCT FROM 'workflow'),
+  FROM spans WHERE workflow_name IS NOT NULL),
+runs AS (
+  SELECT trace_id, span_id, workflow_name AS workflow, duration_us, failed
+  FROM w WHERE span_type = 'workflow'),
+steps AS (
+  SELECT trace_id, parent_span_id, step, start_time, failed
+  FROM w WHERE parent_span_id IS NOT NULL AND span_type IS DISTINCT FROM 'workflow'),
 seq AS (
   SELECT r.trace_id, r.span_id, r.workflow, r.duration_us, r.failed,
     coalesce(list(s.step ORDER BY s.start_time, s.step) FILTER (WHERE s.step IS NOT NULL),
@@ -81,18 +82,21 @@ def sessions(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> Sect
     e = Engine.of(ds, group_by)
     e.sql("""
         CREATE OR REPLACE TEMP TABLE _sessions AS
-        SELECT session_id, any_value(user_id) AS user_id,
-          count(*) FILTER (WHERE span_type IS DISTINCT FROM 'session') AS spans,
-          count(*) FILTER (WHERE is_llm) AS llm_calls,
-          coalesce(max(duration_us) FILTER (WHERE span_type = 'session'),
-                   max(epoch_us(start_time) + duration_us) - min(epoch_us(start_time)))
-            / 1e6 AS duration_s,
-          coalesce(sum(cost_usd), 0) AS cost_usd,
-          NOT coalesce(bool_or(is_error AND (span_type = 'session' OR
-              (is_root AND NOT EXISTS_SESSION))), false) AS completed
-        FROM (SELECT *, bool_or(span_type = 'session') OVER (PARTITION BY session_id)
-                        AS EXISTS_SESSION FROM {core} WHERE session_id IS NOT NULL)
-        GROUP BY session_id""")
+        SELECT session_id, user_id, spans, llm_calls, duration_s, cost_usd,
+          NOT CASE WHEN has_session THEN session_failed ELSE root_failed END AS completed
+        FROM (
+          SELECT session_id, any_value(user_id) AS user_id,
+            count(*) FILTER (WHERE span_type IS DISTINCT FROM 'session') AS spans,
+            count(*) FILTER (WHERE is_llm) AS llm_calls,
+            coalesce(max(duration_us) FILTER (WHERE span_type = 'session'),
+                     max(epoch_us(start_time) + duration_us) - min(epoch_us(start_time)))
+              / 1e6 AS duration_s,
+            coalesce(sum(cost_usd), 0) AS cost_usd,
+            coalesce(bool_or(span_type = 'session'), false) AS has_session,
+            coalesce(bool_or(is_error AND span_type = 'session'), false) AS session_failed,
+            coalesce(bool_or(is_error AND is_root), false) AS root_failed
+          FROM {core} WHERE session_id IS NOT NULL
+          GROUP BY session_id)""")
     f = e.row("""
         SELECT count(*) AS sessions, count(*) FILTER (WHERE completed) AS completed,
           count(*) FILTER (WHERE completed) / nullif(count(*), 0) AS completion_rate,

@@ -37,7 +37,8 @@ def test_missing_empty_window_filter_and_section_errors(tmp_path: Path,
     cases = [
         (["report", str(tmp_path / "nope")], 3, "does not exist"),
         (["report", str(tmp_path)], 3, "no span files"),
-        (["report", str(dataset_root), "--from", "2030-01-01"], 3, "no span files"),
+        (["report", str(dataset_root), "--from", "2030-01-01"], 3,
+         "has days 2026-11-02 .. 2026-11-11"),
         (["report", str(dataset_root), "--service", "nobody"], 3, "no spans"),
         (["report", str(dataset_root), "--where", "novalue"], 2, "key=value"),
         (["report", str(dataset_root), "--since", "3 weeks"], 2, "invalid duration"),
@@ -233,3 +234,78 @@ def _png_pixels(path: Path) -> np.ndarray:
         out[y] = cur
         prev = cur
     return out.reshape(height, width, channels)
+
+
+def test_compare_baseline_since_and_group_by_cost(dataset_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "c.json"
+    assert main(["compare", str(dataset_root), "--from", "2026-11-09", "--to", "2026-11-10",
+                 "--baseline-since", "2d", "--format", "json", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())["sections"]["comparison"]
+    assert doc["figures"]["baseline_window"] == "2026-11-07T00:00:00Z .. 2026-11-09T00:00:00Z"
+    base = duckdb.sql(f"""SELECT count(*) FROM read_parquet('{dataset_root}/spans/*/*.parquet')
+        WHERE start_time >= TIMESTAMPTZ '2026-11-07 00:00:00+00'
+          AND start_time < TIMESTAMPTZ '2026-11-09 00:00:00+00'""").fetchall()[0][0]
+    rows = {r["metric"]: r for r in doc["tables"]["overall"]["rows"]}
+    assert rows["executions"]["baseline"] == base
+    rep = tmp_path / "g.json"
+    assert main(["report", str(dataset_root), "--section", "cost", "--group-by", "user.id",
+                 "--format", "json", "-o", str(rep)]) == 0
+    by = json.loads(rep.read_text())["sections"]["cost"]["tables"]["by_group"]["rows"]
+    expected = dict(duckdb.sql(f"""SELECT user_id, coalesce(sum(cost_usd), 0) FROM
+        read_parquet('{dataset_root}/spans/*/*.parquet') WHERE gen_ai_request_model IS NOT NULL
+        GROUP BY 1""").fetchall())
+    assert {r["user.id"]: r["cost_usd"] for r in by} == pytest.approx(expected)
+
+
+def test_progress_and_color_only_on_a_tty(dataset_root: Path, monkeypatch) -> None:
+    import io
+
+    from otelytics.analysis.dataset import open_dataset
+    from otelytics.analysis.render_text import progress_printer, render_terminal
+    from otelytics.analysis.report import build_report
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert progress_printer(io.StringIO()) is None
+    tty = Tty()
+    report = build_report(open_dataset(dataset_root), ["summary", "trends"],
+                          progress=progress_printer(tty))
+    assert "scanning [1/2] summary" in tty.getvalue()
+    assert "scanning [2/2] trends" in tty.getvalue()
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("TERM", raising=False)
+    assert "\033[1m" in render_terminal(report, Tty())
+    assert "\033[" not in render_terminal(report, io.StringIO())
+    monkeypatch.setenv("NO_COLOR", "")
+    assert "\033[" not in render_terminal(report, Tty())
+
+
+def test_markdown_stays_under_a_pr_comment_limit_and_renders_compare(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from otelytics.analysis.models import Report, Section, Table
+    from otelytics.analysis.render_html import render_html
+    from otelytics.analysis.render_text import render_markdown
+
+    big = Table("t", ("name", "value"), tuple((f"operation-{i}-" + "x" * 200, i)
+                                              for i in range(3000)))
+    sections = tuple(Section(f"s{i}", f"S{i}", {"n": 1}, (big,)) for i in range(40))
+    report = Report("root", {"from": None, "to": None}, {}, None,
+                    dt.datetime(2026, 11, 1, tzinfo=dt.UTC), {"spans": 1}, (), sections)
+    md = render_markdown(report)
+    assert len(md) <= 60000 and md.count("### S") >= 1
+    a, b = tmp_path / "a", tmp_path / "b"
+    _slow_fast(a, 10, 50)
+    _slow_fast(b, 30, 5)
+    out = tmp_path / "cmp.md"
+    assert main(["compare", str(b), "--baseline-root", str(a), "--format", "markdown",
+                 "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("## otelytics compare") and "| error_rate |" in text
+    from otelytics.analysis.compare import compare
+    from otelytics.analysis.dataset import open_dataset
+
+    html = render_html(compare(open_dataset(a), open_dataset(b)))
+    assert "<h2>Comparison</h2>" in html and "beyond_noise" in html

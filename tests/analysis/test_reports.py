@@ -244,3 +244,57 @@ def test_group_by_attribute_and_filters(dataset_root: Path) -> None:
     f = build_report(only, ["summary"]).section("summary").figures
     assert f["executions"] == sum(r["gen_ai_request_model"] == "gpt-4o-mini" for r in rows)
     assert not math.isnan(f["duration_p95_ms"])
+
+
+def test_repricing_falls_back_to_per_model_sums_and_says_so(dataset_root: Path) -> None:
+    from otelytics.analysis.cost import cost
+
+    section = cost(open_dataset(dataset_root), max_combinations=1)
+    assert section.notes and "per model" in section.notes[0]
+    rows = [r for r in _rows(dataset_root) if r["gen_ai_request_model"] == "gpt-4o-mini"]
+    expected = price_call.__wrapped__(
+        "gpt-4o-mini", "openai", sum(r["gen_ai_input_tokens"] for r in rows),
+        sum(r["gen_ai_output_tokens"] for r in rows),
+        sum(r["gen_ai_cache_read_tokens"] for r in rows), 0)
+    row = next(r for r in section.table("repriced").records() if r["model"] == "gpt-4o-mini")
+    assert row["current_price_usd"] == pytest.approx(expected)
+    assert row["calls"] == len(rows)
+
+
+def test_tiered_prices_are_applied_per_call(tmp_path: Path) -> None:
+    from otelytics.analysis.cost import cost
+    from tests.builders import llm_span, write_spans
+
+    # two 150k-token calls: each below gemini-2.5-pro's 200k tier, their sum above it
+    rows = [llm_span("gemini-2.5-pro", provider="gcp.gemini", input_tokens=150_000,
+                     output_tokens=1000, cost_usd=None) for _ in range(2)]
+    write_spans(tmp_path, rows)
+    per_call = 2 * price_call.__wrapped__("gemini-2.5-pro", "gcp.gemini", 150_000, 1000)
+    summed = price_call.__wrapped__("gemini-2.5-pro", "gcp.gemini", 300_000, 2000)
+    assert per_call != pytest.approx(summed)  # the tier matters
+    row = cost(open_dataset(tmp_path)).table("repriced").records()[0]
+    assert row["current_price_usd"] == pytest.approx(per_call)
+    assert row["recorded_cost_usd"] is None and row["unpriceable_calls"] == 0
+
+
+def test_outlier_traces_are_above_p99_and_three_times_p50(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from tests.builders import span, write_spans
+
+    base = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    durs = [10.0 + (i % 5) for i in range(200)] + [100.0, 250.0]
+    rows = [span("op", start=base + dt.timedelta(seconds=i), duration_ms=d)
+            for i, d in enumerate(durs)]
+    rows += [span("rare", start=base, duration_ms=1000.0)]  # < 20 calls: never an outlier
+    write_spans(tmp_path, rows)
+    perf = build_report(open_dataset(tmp_path), ["performance"]).section("performance")
+    bar = max(_q(durs, 0.99), 3 * _q(durs, 0.5))
+    expected = sorted((d for d in durs if d >= bar), reverse=True)
+    got = perf.table("outlier_traces").records()
+    assert perf.figures["outlier_spans"] == len(expected) == 2
+    assert [r["duration_ms"] for r in got] == expected
+    assert got[0]["times_p50"] == pytest.approx(250.0 / _q(durs, 0.5))
+    assert {r["trace_id"] for r in got} == {r["trace_id"] for r in rows
+                                            if r["duration_us"] / 1000 in expected}
+    assert perf.table("slowest_spans").records()[0]["operation"] == "rare"
