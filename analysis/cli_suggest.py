@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--previous", metavar="FILE",
                    help="a previous `suggest --format json` output: mark new / still there / "
                         "resolved")
+    p.add_argument("--max-per-rule", type=int, default=10, metavar="N",
+                   help="show at most N findings per rule (default 10; the rest are counted)")
     p.add_argument("--state", metavar="FILE",
                    help="state file: compared with when it exists, then overwritten (JSON)")
     p.set_defaults(func=_suggest)
@@ -114,7 +116,15 @@ def _suggest(args: argparse.Namespace) -> int:
     import duckdb
 
     from otelytics.analysis.suggest_render import render
-    from otelytics.analysis.suggestions import load_report, suggest, with_lifecycle
+    from otelytics.analysis.suggestions import (
+        SuggestConfig,
+        load_report,
+        suggest,
+        with_lifecycle,
+    )
+
+    if args.max_per_rule < 1:
+        raise CliError("--max-per-rule must be at least 1")
 
     previous = None
     prev_path = args.previous or (args.state if args.state and Path(args.state).exists()
@@ -132,7 +142,7 @@ def _suggest(args: argparse.Namespace) -> int:
     with ds:
         _guard(ds, root)
         try:
-            report = suggest(ds)
+            report = suggest(ds, SuggestConfig(max_per_rule=args.max_per_rule))
         except duckdb.Error as exc:
             raise CliError(f"cannot read the dataset at {root}: {_first_line(exc)}") from None
     if previous is not None:

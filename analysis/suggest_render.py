@@ -36,6 +36,11 @@ def _period(report: SuggestionReport) -> str:
     return f"{t.start:%Y-%m-%d %H:%M} .. {t.end:%Y-%m-%d %H:%M} UTC ({t.days:.2f} days)"
 
 
+def _omitted(report: SuggestionReport) -> str:
+    more = ", ".join(f"{n} {rule}" for rule, n in report.omitted.items())
+    return f"Not shown (lower priority; --max-per-rule N shows more): {more}."
+
+
 def render_terminal(report: SuggestionReport, color: bool = False) -> str:
     """Plain text, one block per suggestion; ANSI colour only when ``color``."""
     def c(code: str, text: str) -> str:
@@ -58,6 +63,8 @@ def render_terminal(report: SuggestionReport, color: bool = False) -> str:
         lines.append("")
     if not report.suggestions:
         lines.append(c("32", "Nothing to suggest for this period."))
+    if report.omitted:
+        lines.append(_omitted(report) + "\n")
     if report.resolved:
         lines.append(c("32", f"Resolved since the previous run ({len(report.resolved)}):"))
         lines += [f"  - {r.title} ({r.rule}, {r.fingerprint})" for r in report.resolved]
@@ -92,6 +99,8 @@ def render_markdown(report: SuggestionReport) -> str:
             out.append("")
     else:
         out += ["Nothing to suggest for this period.", ""]
+    if report.omitted:
+        out += [_omitted(report), ""]
     if report.resolved:
         out += [f"**Resolved since the previous run ({len(report.resolved)}):**", ""]
         out += [f"- {_md(r.title)} (`{r.rule}`, `{r.fingerprint}`)" for r in report.resolved]

@@ -88,6 +88,7 @@ class SuggestConfig:
     session_z: float = 3.5
     quality_min_share: float = 0.01
     max_examples: int = 3
+    max_per_rule: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +158,7 @@ class SuggestionReport:
     filters: Mapping[str, Any]
     resolved: tuple[Resolved, ...] = ()
     compared: bool = False
+    omitted: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         t = self.totals
@@ -172,6 +174,7 @@ class SuggestionReport:
             "totals": {"spans": t.spans, "llm_calls": t.llm_calls,
                        "cost_usd": t.cost_usd, "root_seconds": t.root_seconds},
             "compared_with_previous": self.compared,
+            "omitted": dict(self.omitted),
             "suggestions": [s.to_dict() for s in self.suggestions],
             "resolved": [dataclasses.asdict(r) for r in self.resolved],
         }
@@ -210,7 +213,20 @@ def suggest(ds: Any, config: SuggestConfig | None = None) -> SuggestionReport:
     ctx = suggest_rules.Context(ds, config)
     items = [item for rule in suggest_rules.RULES for item in rule(ctx)]
     filters = {k: v for k, v in dataclasses.asdict(ds.filters).items() if v}
-    return SuggestionReport(rank(items, ctx.totals), ctx.totals, filters)
+    kept, omitted = _cap(rank(items, ctx.totals), config.max_per_rule)
+    return SuggestionReport(kept, ctx.totals, filters, omitted=omitted)
+
+
+def _cap(ranked: tuple[Suggestion, ...], limit: int) -> tuple[tuple[Suggestion, ...],
+                                                               dict[str, int]]:
+    """Keep the ``limit`` highest-priority findings of each rule; count the rest by rule."""
+    seen: dict[str, int] = {}
+    kept = []
+    for s in ranked:
+        seen[s.rule] = seen.get(s.rule, 0) + 1
+        if seen[s.rule] <= limit:
+            kept.append(s)
+    return tuple(kept), {r: n - limit for r, n in sorted(seen.items()) if n > limit}
 
 
 def load_report(data: Mapping[str, Any]) -> list[dict[str, Any]]:

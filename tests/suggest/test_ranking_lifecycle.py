@@ -153,3 +153,16 @@ def test_empty_report_renders(run):
     assert "Resolved since the previous run (1)" in render(resolved, "terminal")
     assert dataclasses.asdict(resolved.resolved[0]) == {"fingerprint": "abc", "rule": "r",
                                                         "title": "t"}
+
+
+def test_many_findings_of_one_rule_are_capped_and_counted(run):
+    rows = [llm_span("gpt-4o", request_fingerprint=f"fp{i}", cost_usd=0.01 * (i + 1))
+            for i in range(4) for _ in range(5)]
+    report = run(rows, max_per_rule=3)
+    kept = only(report, "repeated-calls")
+    assert len(kept) == 3 and report.omitted == {"repeated-calls": 1}
+    # the cheapest duplicate group is the one left out
+    assert {s.subject["request_fingerprint"] for s in kept} == {"fp1", "fp2", "fp3"}
+    assert json.loads(render(report, "json"))["omitted"] == {"repeated-calls": 1}
+    assert "1 repeated-calls" in render(report, "terminal")
+    assert "1 repeated-calls" in render(report, "markdown")

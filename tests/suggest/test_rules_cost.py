@@ -177,3 +177,22 @@ def test_span_times_do_not_matter_for_cost_rules(run):
             for i in range(5)]
     [s] = only(run(rows), "repeated-calls")
     assert s.evidence["traces"] == 5
+
+
+def test_cheaper_model_exact_across_price_tiers(run):
+    # gemini-2.5-pro charges a higher rate on every token of a call above 200k input tokens:
+    # per-band pricing must match call-by-call calc_price exactly
+    usage = [(1000 + 7 * i, 40 + i, 100 * (i % 3)) for i in range(8)]
+    usage += [(250_000 + 11 * i, 30, 1000) for i in range(4)]
+    calls = [llm_span("gemini-2.5-pro", provider="gcp.gemini", input_tokens=i, output_tokens=o,
+                      cache_read_tokens=cr, cost_usd=0.1) for i, o, cr in usage]
+    [s] = only(run(_children("extract", calls)), "cheaper-model")
+
+    def total(model):
+        return sum(usd(model, i, o, tcr=cr, provider="google") for i, o, cr in usage)
+
+    alts = {m: total(m) for m in ("gemini-2.5-flash", "gemini-2.5-flash-lite")}
+    best = min(alts, key=alts.get)
+    assert s.evidence["candidate"] == best
+    assert s.evidence["cost_usd"] == pytest.approx(total("gemini-2.5-pro"), rel=1e-12)
+    assert s.saving_usd == pytest.approx(total("gemini-2.5-pro") - alts[best], rel=1e-12)
