@@ -19,7 +19,8 @@ from otelytics.analysis.cli import CliError
 
 __all__ = ["register"]
 
-_FILTERS = ("service", "operation", "model", "provider", "workflow", "session", "user")
+_FILTERS = ("service", "operation", "model", "provider", "workflow", "session", "user",
+            "estimator")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -78,6 +79,8 @@ def _open(root: str, since: Any, start: Any, end: Any, filters: dict[str, Any],
           where: list[str], now: dt.datetime) -> Any:
     from otelytics.analysis.dataset import DatasetError, Filters, Window, open_dataset
 
+    if since is not None and end is None:
+        end = now  # a --since window ends now: the period (and per-day figures) are exact
     try:
         window = Window.of(since=since, start=start, end=end, now=now)
         flt = Filters.parse(list(where), **filters)

@@ -498,11 +498,17 @@ def retry_loops(ctx: Context) -> Iterator[Item]:
     c = ctx.config
     rows = ctx.rows(f"""
         WITH a AS (
-          SELECT *, coalesce(request_fingerprint, coalesce(parent_span_id, '') || '/' || name)
+          SELECT trace_id, span_id, name, service_name, start_time, status_code, cost_usd,
+                 duration_us,
+                 coalesce(request_fingerprint, coalesce(parent_span_id, '') || '/' || name)
                    AS k FROM spans),
+        cand AS (
+          SELECT trace_id, k FROM a GROUP BY ALL
+          HAVING count(*) >= $1 AND count(*) FILTER (WHERE status_code = 'ERROR') >= 1),
         g AS (
           SELECT *, extract(epoch FROM start_time - lag(start_time) OVER
-                   (PARTITION BY trace_id, k ORDER BY start_time, span_id)) AS gap FROM a),
+                   (PARTITION BY trace_id, k ORDER BY start_time, span_id)) AS gap
+          FROM a SEMI JOIN cand USING (trace_id, k)),
         loops AS (
           SELECT trace_id, k, any_value(service_name) AS service, any_value(name) AS name,
                  count(*) AS attempts, count(*) FILTER (WHERE status_code = 'ERROR') AS failed,
@@ -513,7 +519,7 @@ def retry_loops(ctx: Context) -> Iterator[Item]:
         SELECT service, name, count(*) AS loops, sum(attempts) AS attempts,
                sum(failed) AS failed, sum(wasted_cost) AS cost, sum(wasted_s) AS secs,
                max(attempts) AS worst, min_by(trace_id, (-attempts, trace_id), {ctx.ex_n}) AS ex
-        FROM loops WHERE attempts >= ? AND failed >= 1 AND max_gap <= ?
+        FROM loops WHERE attempts >= $1 AND failed >= 1 AND max_gap <= $2
         GROUP BY ALL ORDER BY ALL""", [c.retry_min_attempts, c.retry_max_gap_s])
     for r in rows:
         yield ctx.make(
@@ -666,13 +672,16 @@ def sequential_calls(ctx: Context) -> Iterator[Item]:
                  status_code, start_time,
                  lag(end_time) OVER (PARTITION BY trace_id, parent_span_id, name
                                      ORDER BY start_time, span_id) AS prev_end
-          FROM spans WHERE parent_span_id IS NOT NULL),
+          FROM spans SEMI JOIN (
+            SELECT trace_id, parent_span_id, name FROM spans WHERE parent_span_id IS NOT NULL
+            GROUP BY ALL HAVING count(*) >= $1
+              AND count(*) FILTER (WHERE status_code = 'ERROR') = 0) USING
+            (trace_id, parent_span_id, name)),
         grp AS (
           SELECT trace_id, parent_span_id, name, any_value(service) AS service,
                  count(*) AS k, (sum(duration_us) - max(duration_us)) / 1e6 AS saving
           FROM s GROUP BY ALL
-          HAVING count(*) >= ? AND bool_and(prev_end IS NULL OR start_time >= prev_end)
-             AND count(*) FILTER (WHERE status_code = 'ERROR') = 0)
+          HAVING bool_and(prev_end IS NULL OR start_time >= prev_end))
         SELECT grp.service, coalesce(p.name, '?') AS parent, grp.name, count(*) AS parents,
                sum(k) AS calls, max(k) AS worst, sum(saving) AS saving,
                min_by(grp.trace_id, (-saving, grp.trace_id), {ctx.ex_n}) AS ex

@@ -168,3 +168,17 @@ def test_errors_are_one_line_and_non_zero(root, tmp_path, capsys):
     r = _run("suggest", str(corrupt))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "part-0-0-junk.parquet" in r.stderr
+
+
+def test_since_window_is_the_period(tmp_path, capsys):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    rows = [llm_span("gpt-4o", request_fingerprint="fp", cost_usd=0.02,
+                     start=now - dt.timedelta(hours=3, seconds=i)) for i in range(6)]
+    write_spans(tmp_path / "recent", rows)
+    assert main(["suggest", str(tmp_path / "recent"), "--since", "2d", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["period"]["days"] == pytest.approx(2.0, abs=1e-3)
+    [s] = [x for x in doc["suggestions"] if x["rule"] == "repeated-calls"]
+    assert s["saving_usd"] == pytest.approx(5 * 0.02)
