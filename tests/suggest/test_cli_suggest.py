@@ -112,6 +112,20 @@ def test_filters_and_where(root, capsys):
     assert doc["totals"]["spans"] == 6
 
 
+def test_since_window_is_the_period(tmp_path, capsys):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    rows = [llm_span("gpt-4o", request_fingerprint="fp", cost_usd=0.02,
+                     start=now - dt.timedelta(hours=3, seconds=i)) for i in range(6)]
+    write_spans(tmp_path / "recent", rows)
+    assert main(["suggest", str(tmp_path / "recent"), "--since", "2d", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["period"]["days"] == pytest.approx(2.0, abs=1e-3)
+    [s] = [x for x in doc["suggestions"] if x["rule"] == "repeated-calls"]
+    assert s["saving_usd"] == pytest.approx(5 * 0.02)
+
+
 def test_default_root_from_environment(root, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("OTELYTICS_DATA_DIR", str(root))
     assert main(["suggest", "--format", "json"]) == 0
@@ -169,16 +183,3 @@ def test_errors_are_one_line_and_non_zero(root, tmp_path, capsys):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "part-0-0-junk.parquet" in r.stderr
 
-
-def test_since_window_is_the_period(tmp_path, capsys):
-    import datetime as dt
-
-    now = dt.datetime.now(dt.UTC)
-    rows = [llm_span("gpt-4o", request_fingerprint="fp", cost_usd=0.02,
-                     start=now - dt.timedelta(hours=3, seconds=i)) for i in range(6)]
-    write_spans(tmp_path / "recent", rows)
-    assert main(["suggest", str(tmp_path / "recent"), "--since", "2d", "--format", "json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["period"]["days"] == pytest.approx(2.0, abs=1e-3)
-    [s] = [x for x in doc["suggestions"] if x["rule"] == "repeated-calls"]
-    assert s["saving_usd"] == pytest.approx(5 * 0.02)
