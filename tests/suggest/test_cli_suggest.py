@@ -182,4 +182,3 @@ def test_errors_are_one_line_and_non_zero(root, tmp_path, capsys):
     r = _run("suggest", str(corrupt))
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "part-0-0-junk.parquet" in r.stderr
-
