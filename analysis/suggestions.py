@@ -10,9 +10,11 @@ a request fingerprint or an operation) and never of its figures, so that ``with_
 can say, against a previous run's JSON, which findings are new, still there or resolved.
 
 Priority is unit-free so that dollars, seconds and data-quality counts rank together:
-``priority = 100 * confidence * impact_share`` where ``impact_share`` is the largest of the
-saving in dollars over the period's total cost, the saving in seconds over the period's total
-root-span time, and the affected calls over the calls in scope.
+``priority = 100 * confidence * impact_share``. The impact share of a cost, performance or
+workflow finding is the larger of its saving in dollars over the period's total cost and its
+saving in seconds over the total root-span time; of a reliability finding, the largest of
+those and the affected calls over the calls in scope; of a data-quality finding, the affected
+share.
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ class SuggestionReport:
     resolved: tuple[Resolved, ...] = ()
     compared: bool = False
     omitted: Mapping[str, int] = field(default_factory=dict)
+    omitted_fingerprints: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         t = self.totals
@@ -175,6 +178,7 @@ class SuggestionReport:
                        "cost_usd": t.cost_usd, "root_seconds": t.root_seconds},
             "compared_with_previous": self.compared,
             "omitted": dict(self.omitted),
+            "omitted_fingerprints": list(self.omitted_fingerprints),
             "suggestions": [s.to_dict() for s in self.suggestions],
             "resolved": [dataclasses.asdict(r) for r in self.resolved],
         }
@@ -187,12 +191,19 @@ def fingerprint(rule: str, subject: Mapping[str, Any]) -> str:
 
 
 def _priority(s: Suggestion, totals: Totals, scope: int) -> float:
-    shares = [s.affected / scope if scope else 0.0]
+    affected = s.affected / scope if scope else 0.0
+    savings = []
     if s.saving_usd and totals.cost_usd > 0:
-        shares.append(s.saving_usd / totals.cost_usd)
+        savings.append(s.saving_usd / totals.cost_usd)
     if s.saving_seconds and totals.root_seconds > 0:
-        shares.append(s.saving_seconds / totals.root_seconds)
-    return round(100.0 * s.confidence * min(1.0, max(shares)), 3)
+        savings.append(s.saving_seconds / totals.root_seconds)
+    if s.category == Category.RELIABILITY:  # failures matter even when cheap and fast
+        share = max([affected, *savings])
+    elif s.category == Category.DATA_QUALITY or not savings:
+        share = affected
+    else:  # cost, performance, workflow: what the fix saves
+        share = max(savings)
+    return round(100.0 * s.confidence * min(1.0, share), 3)
 
 
 _CATEGORY_ORDER = {c: i for i, c in enumerate(Category)}
@@ -213,8 +224,12 @@ def suggest(ds: Any, config: SuggestConfig | None = None) -> SuggestionReport:
     ctx = suggest_rules.Context(ds, config)
     items = [item for rule in suggest_rules.RULES for item in rule(ctx)]
     filters = {k: v for k, v in dataclasses.asdict(ds.filters).items() if v}
-    kept, omitted = _cap(rank(items, ctx.totals), config.max_per_rule)
-    return SuggestionReport(kept, ctx.totals, filters, omitted=omitted)
+    ranked = rank(items, ctx.totals)
+    kept, omitted = _cap(ranked, config.max_per_rule)
+    shown = {s.fingerprint for s in kept}
+    return SuggestionReport(kept, ctx.totals, filters, omitted=omitted,
+                            omitted_fingerprints=tuple(sorted(
+                                s.fingerprint for s in ranked if s.fingerprint not in shown)))
 
 
 def _cap(ranked: tuple[Suggestion, ...], limit: int) -> tuple[tuple[Suggestion, ...],
@@ -230,7 +245,8 @@ def _cap(ranked: tuple[Suggestion, ...], limit: int) -> tuple[tuple[Suggestion, 
 
 
 def load_report(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The suggestions of a previous run's JSON document; ValueError when it is not one."""
+    """The findings of a previous run's JSON document (the omitted ones as bare
+    ``{"fingerprint": ...}``); ValueError when it is not such a document."""
     if not isinstance(data, Mapping) or data.get("kind") != "otelytics.suggestions":
         raise ValueError("not an otelytics suggestions JSON document")
     version = data.get("schema_version")
@@ -240,16 +256,23 @@ def load_report(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(items, list) or not all(
             isinstance(i, Mapping) and isinstance(i.get("fingerprint"), str) for i in items):
         raise ValueError("suggestions document without a list of fingerprinted suggestions")
-    return [dict(i) for i in items]
+    hidden = data.get("omitted_fingerprints") or []
+    if not isinstance(hidden, list) or not all(isinstance(h, str) for h in hidden):
+        raise ValueError("omitted_fingerprints must be a list of strings")
+    return [dict(i) for i in items] + [{"fingerprint": h, "omitted": True} for h in hidden]
 
 
 def with_lifecycle(report: SuggestionReport,
                    previous: Iterable[Mapping[str, Any]]) -> SuggestionReport:
-    """Mark each suggestion ``new`` or ``still there`` and list the previous ones resolved."""
+    """Mark each suggestion ``new`` or ``still there`` and list the previous ones resolved.
+
+    Findings left out by the per-rule cap count as present on both sides, so a cap never
+    turns into a false "resolved" or "new"."""
     prev = {p["fingerprint"]: p for p in previous}
-    current = {s.fingerprint for s in report.suggestions}
+    current = {s.fingerprint for s in report.suggestions} | set(report.omitted_fingerprints)
     marked = tuple(dataclasses.replace(s, status="still there" if s.fingerprint in prev else "new")
                    for s in report.suggestions)
     resolved = tuple(Resolved(fp, str(p.get("rule", "")), str(p.get("title", "")))
-                     for fp, p in sorted(prev.items()) if fp not in current)
+                     for fp, p in sorted(prev.items())
+                     if fp not in current and not p.get("omitted"))
     return dataclasses.replace(report, suggestions=marked, resolved=resolved, compared=True)
