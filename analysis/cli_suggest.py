@@ -165,7 +165,7 @@ def _write(path: str | None, text: str) -> None:
         return
     try:
         tmp = Path(str(path) + ".tmp")
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror}") from None

@@ -53,8 +53,8 @@ def render_terminal(report: SuggestionReport, color: bool = False) -> str:
     for i, s in enumerate(report.suggestions, 1):
         status = f" [{s.status}]" if s.status else ""
         lines.append(c("1;33" if s.priority >= 10 else "1", f"{i}. {s.title}") + status)
-        lines.append(f"   {s.category} · priority {s.priority:.1f} · confidence "
-                     f"{s.confidence:.0%} · saving {_saving(s, t.days)} · {s.fingerprint}")
+        lines.append(f"   {s.category} | priority {s.priority:.1f} | confidence "
+                     f"{s.confidence:.0%} | saving {_saving(s, t.days)} | {s.fingerprint}")
         lines.append(f"   {s.detail}")
         lines.append(f"   fix: {s.fix}")
         lines.append(f"   validate: {s.validate}")
@@ -79,7 +79,7 @@ def render_markdown(report: SuggestionReport) -> str:
     """A table (fits a pull-request comment) followed by the details of each suggestion."""
     t = report.totals
     out = ["## otelytics suggestions", "",
-           f"Period {_period(report)} · {t.spans} spans · {t.llm_calls} LLM calls · "
+           f"Period {_period(report)} | {t.spans} spans | {t.llm_calls} LLM calls | "
            f"cost ${t.cost_usd:,.4f}", ""]
     if report.suggestions:
         status = " Status |" if report.compared else ""
