@@ -416,9 +416,14 @@ def dominant_cost(ctx: Context) -> Iterator[Item]:
 def expensive_sessions(ctx: Context) -> Iterator[Item]:
     """Sessions whose cost is a robust outlier (modified z-score on cost per session)."""
     c = ctx.config
+    # a trace belongs to the session any of its spans names, so LLM calls from producers that
+    # do not copy session.id onto every span still count
     rows = ctx.rows("""
-        SELECT session_id AS s, sum(cost_usd) AS cost, min(trace_id) AS tr FROM spans
-        WHERE session_id IS NOT NULL AND cost_usd IS NOT NULL GROUP BY ALL ORDER BY ALL""")
+        WITH ts AS (SELECT trace_id, min(session_id) AS s FROM spans
+                    WHERE session_id IS NOT NULL GROUP BY trace_id)
+        SELECT ts.s, sum(sp.cost_usd) AS cost, min(sp.trace_id) AS tr
+        FROM spans sp JOIN ts USING (trace_id) WHERE sp.cost_usd IS NOT NULL
+        GROUP BY ALL ORDER BY ALL""")
     if len(rows) < c.session_min_sessions:
         return
     costs = [r["cost"] for r in rows]

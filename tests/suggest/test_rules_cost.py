@@ -196,3 +196,18 @@ def test_cheaper_model_exact_across_price_tiers(run):
     assert s.evidence["candidate"] == best
     assert s.evidence["cost_usd"] == pytest.approx(total("gemini-2.5-pro"), rel=1e-12)
     assert s.saving_usd == pytest.approx(total("gemini-2.5-pro") - alts[best], rel=1e-12)
+
+
+def test_session_cost_counts_calls_without_their_own_session_id(run):
+    # only the root span names the session (e.g. spans from another SDK via the receiver)
+    costs = [0.10, 0.11, 0.09, 0.10, 0.12, 0.08, 0.10, 0.11, 0.09, 0.10, 0.13]
+    rows = []
+    for i, c in enumerate([*costs, 1.0]):
+        root = span("conversation", session_id=f"s{i}")
+        parts = [c / 2, c / 2] if i < len(costs) else [0.6, 0.4]
+        rows += [root] + [llm_span("gpt-4o", cost_usd=p, trace_id=root["trace_id"],
+                                   parent_span_id=root["span_id"]) for p in parts]
+    [s] = only(run(rows), "expensive-sessions")
+    assert list(s.evidence["outlier_sessions"]) == ["s11"]
+    assert s.evidence["outlier_sessions"]["s11"] == pytest.approx(1.0)
+    assert s.saving_usd == pytest.approx(1.0 - statistics.median([*costs, 1.0]))
