@@ -497,7 +497,9 @@ def max_tokens_cutoff(ctx: Context) -> Iterator[Item]:
 
 
 def retry_loops(ctx: Context) -> Iterator[Item]:
-    """Repeated attempts of the same call in one trace, close in time, with failures among them.
+    """Repeated attempts of the same call in one trace, close in time, each retried after a
+    failure: every attempt but the last failed (nobody retries a success; several siblings
+    where one happens to fail are not a loop).
 
     Same call = same request fingerprint, or (no fingerprint) same name under the same parent."""
     c = ctx.config
@@ -509,22 +511,26 @@ def retry_loops(ctx: Context) -> Iterator[Item]:
                    AS k FROM spans),
         cand AS (
           SELECT trace_id, k FROM a GROUP BY ALL
-          HAVING count(*) >= $1 AND count(*) FILTER (WHERE status_code = 'ERROR') >= 1),
+          HAVING count(*) >= $1
+             AND count(*) FILTER (WHERE status_code = 'ERROR') >= count(*) - 1),
         g AS (
-          SELECT *, extract(epoch FROM start_time - lag(start_time) OVER
-                   (PARTITION BY trace_id, k ORDER BY start_time, span_id)) AS gap
-          FROM a SEMI JOIN cand USING (trace_id, k)),
+          SELECT *, extract(epoch FROM start_time - lag(start_time) OVER w) AS gap,
+                 row_number() OVER w = count(*) OVER (PARTITION BY trace_id, k) AS last
+          FROM a SEMI JOIN cand USING (trace_id, k)
+          WINDOW w AS (PARTITION BY trace_id, k ORDER BY start_time, span_id)),
         loops AS (
           SELECT trace_id, k, any_value(service_name) AS service, any_value(name) AS name,
                  count(*) AS attempts, count(*) FILTER (WHERE status_code = 'ERROR') AS failed,
                  sum(cost_usd) FILTER (WHERE status_code = 'ERROR') AS wasted_cost,
                  coalesce(sum(duration_us) FILTER (WHERE status_code = 'ERROR'), 0) / 1e6
-                   AS wasted_s, coalesce(max(gap), 0) AS max_gap
+                   AS wasted_s, coalesce(max(gap), 0) AS max_gap,
+                 bool_and(status_code = 'ERROR' OR last) AS all_but_last_failed
           FROM g GROUP BY trace_id, k)
         SELECT service, name, count(*) AS loops, sum(attempts) AS attempts,
                sum(failed) AS failed, sum(wasted_cost) AS cost, sum(wasted_s) AS secs,
                max(attempts) AS worst, min_by(trace_id, (-attempts, trace_id), {ctx.ex_n}) AS ex
-        FROM loops WHERE attempts >= $1 AND failed >= 1 AND max_gap <= $2
+        FROM loops
+        WHERE attempts >= $1 AND failed >= 1 AND all_but_last_failed AND max_gap <= $2
         GROUP BY ALL ORDER BY ALL""", [c.retry_min_attempts, c.retry_max_gap_s])
     for r in rows:
         yield ctx.make(
