@@ -383,7 +383,8 @@ def dominant_cost(ctx: Context) -> Iterator[Item]:
         if not rows:
             continue
         r = rows[0]
-        if r["groups"] < 2 or r["share"] < c.dominant_share or r["cost"] <= 0:
+        if (r["groups"] < 2 or r["share"] < c.dominant_share or r["cost"] <= 0
+                or r["n"] < c.dominant_min_calls):
             continue
         col = expr
         usage = ctx.rows(f"""
@@ -404,8 +405,8 @@ def dominant_cost(ctx: Context) -> Iterator[Item]:
                     f"{r['med']:.0f} input tokens."),
             fix="Shorten this prompt (trim context, summarise history, retrieve less), cache "
                 "its stable prefix, or call it less often.",
-            validate=f"Its share of spend and its input tokens per call in the next run "
-                     f"(`otelytics report --{'operation' if dim == 'operation' else dim}`).",
+            validate="Its share of LLM spend and its input tokens per call in the next run "
+                     "(`otelytics report`, cost section).",
             confidence=0.5, affected=r["n"], saving_usd=saving,
             evidence={"dimension": dim, "key": r["k"], "calls": r["n"], "cost_usd": r["cost"],
                       "share": r["share"], "median_input_tokens": r["med"]},
@@ -692,14 +693,15 @@ def sequential_calls(ctx: Context) -> Iterator[Item]:
           SELECT trace_id, parent_span_id, name, any_value(service) AS service,
                  count(*) AS k, (sum(duration_us) - max(duration_us)) / 1e6 AS saving
           FROM s GROUP BY ALL
-          HAVING bool_and(prev_end IS NULL OR start_time >= prev_end))
+          HAVING bool_and(prev_end IS NULL OR start_time >= prev_end)
+             AND (sum(duration_us) - max(duration_us)) / 1e6 >= $2)
         SELECT grp.service, coalesce(p.name, '?') AS parent, grp.name, count(*) AS parents,
                sum(k) AS calls, max(k) AS worst, sum(saving) AS saving,
                min_by(grp.trace_id, (-saving, grp.trace_id), {ctx.ex_n}) AS ex
         FROM grp LEFT JOIN (SELECT trace_id, span_id, any_value(name) AS name FROM spans
                             GROUP BY ALL) p
           ON p.trace_id = grp.trace_id AND p.span_id = grp.parent_span_id
-        GROUP BY ALL ORDER BY ALL""", [c.sequential_min_siblings])
+        GROUP BY ALL ORDER BY ALL""", [c.sequential_min_siblings, c.sequential_min_saving_s])
     for r in rows:
         yield ctx.make(
             "sequential-calls", Category.WORKFLOW,

@@ -74,6 +74,7 @@ class SuggestConfig:
         "google": ("gemini-2.5-flash", "gemini-2.5-flash-lite"),
     })
     dominant_share: float = 0.5
+    dominant_min_calls: int = 5
     cutoff_min_calls: int = 3
     cutoff_min_rate: float = 0.05
     retry_min_attempts: int = 3
@@ -86,6 +87,7 @@ class SuggestConfig:
     slow_ratio: float = 3.0
     slow_min_p95_s: float = 0.1
     sequential_min_siblings: int = 5
+    sequential_min_saving_s: float = 0.1
     session_min_sessions: int = 10
     session_z: float = 3.5
     quality_min_share: float = 0.01

@@ -140,6 +140,12 @@ def test_dominant_cost_operation(run):
     assert s.saving_usd == pytest.approx(sum(max(0, n - median) for n in big_inputs) * unit)
 
 
+def test_dominant_cost_silent_for_a_single_expensive_call(run):
+    rows = _children("summarise", [llm_span("gpt-4o", input_tokens=9000, cost_usd=0.5)])
+    rows += _children("classify", [llm_span("gpt-4o", cost_usd=0.01) for _ in range(6)])
+    assert only(run(rows), "dominant-cost") == []
+
+
 def test_dominant_cost_silent_when_spend_is_spread(run):
     rows = []
     for name in ("a", "b", "c"):
