@@ -145,7 +145,8 @@ def _suggest(args: argparse.Namespace) -> int:
     with ds:
         _guard(ds, root)
         try:
-            report = suggest(ds, SuggestConfig(max_per_rule=args.max_per_rule))
+            report = suggest(ds, SuggestConfig(max_per_rule=args.max_per_rule),
+                             progress=_progress(sys.stderr))
         except duckdb.Error as exc:
             raise CliError(f"cannot read the dataset at {root}: {_first_line(exc)}") from None
     if previous is not None:
@@ -157,6 +158,21 @@ def _suggest(args: argparse.Namespace) -> int:
     if args.state:
         _write(args.state, render(report, "json"))
     return 0
+
+
+def _progress(stream: Any) -> Any:
+    """``[3/13] cheaper model...`` on stderr while the rules run, only on a TTY (pipes, CI
+    logs and files stay clean); the line is erased at the end."""
+    if not getattr(stream, "isatty", lambda: False)():
+        return None
+
+    def show(i: int, n: int, name: str) -> None:
+        if name == "done":
+            stream.write("\r\x1b[K")
+        else:
+            stream.write(f"\r\x1b[Ksuggest [{i + 1}/{n}] {name}...")
+        stream.flush()
+    return show
 
 
 def _write(path: str | None, text: str) -> None:

@@ -24,7 +24,7 @@ import datetime as dt
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,13 +218,25 @@ def rank(items: Iterable[tuple[Suggestion, int]], totals: Totals) -> tuple[Sugge
                                                s.rule, s.fingerprint)))
 
 
-def suggest(ds: Any, config: SuggestConfig | None = None) -> SuggestionReport:
-    """Run every rule over ``ds`` (an opened :class:`~otelytics.analysis.dataset.Dataset`)."""
+def suggest(ds: Any, config: SuggestConfig | None = None,
+            progress: Callable[[int, int, str], None] | None = None) -> SuggestionReport:
+    """Run every rule over ``ds`` (an opened :class:`~otelytics.analysis.dataset.Dataset`).
+
+    ``progress(i, n, name)`` is called before each rule and once with ``"done"`` at the end."""
     from otelytics.analysis import suggest_rules
 
     config = config or SuggestConfig()
+    rules = suggest_rules.RULES
+    if progress:
+        progress(0, len(rules) + 1, "preparing")
     ctx = suggest_rules.Context(ds, config)
-    items = [item for rule in suggest_rules.RULES for item in rule(ctx)]
+    items = []
+    for i, rule in enumerate(rules, 1):
+        if progress:
+            progress(i, len(rules) + 1, rule.__name__.replace("_", " "))
+        items += list(rule(ctx))
+    if progress:
+        progress(len(rules) + 1, len(rules) + 1, "done")
     filters = {k: v for k, v in dataclasses.asdict(ds.filters).items() if v}
     ranked = rank(items, ctx.totals)
     kept, omitted = _cap(ranked, config.max_per_rule)

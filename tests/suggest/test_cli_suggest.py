@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from otelytics.analysis.cli import main
+from otelytics.analysis.suggest_rules import RULES
 from tests.builders import llm_span, span, write_spans
 from tests.conftest import s3_uri
 
@@ -71,8 +72,9 @@ def test_state_file_round_trip(root, tmp_path, capsys):
 
 
 def _tty_output(args: list[str], env: dict) -> str:
+    """stdout and stderr of the command run on a pseudo-terminal, as one string."""
     master, slave = pty.openpty()
-    p = subprocess.Popen([CLI, *args], stdout=slave, stderr=subprocess.PIPE,
+    p = subprocess.Popen([CLI, *args], stdout=slave, stderr=slave,
                          env={**os.environ, **env})
     os.close(slave)
     chunks = []
@@ -91,10 +93,13 @@ def _tty_output(args: list[str], env: dict) -> str:
 
 def test_colour_only_on_a_tty_without_no_color(root):
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    assert "\x1b[" in _tty_output(["suggest", str(root)], {**env})
-    assert "\x1b[" not in _tty_output(["suggest", str(root)], {"NO_COLOR": "1"})
+    on_tty = _tty_output(["suggest", str(root)], {**env})
+    assert "\x1b[1" in on_tty  # bold titles
+    assert f"suggest [1/{len(RULES) + 1}] preparing..." in on_tty  # progress on stderr
+    no_color = _tty_output(["suggest", str(root)], {"NO_COLOR": "1"})
+    assert "\x1b[1" not in no_color and "otelytics suggestions:" in no_color
     piped = _run("suggest", str(root))
-    assert piped.returncode == 0 and "\x1b[" not in piped.stdout
+    assert piped.returncode == 0 and "\x1b[" not in piped.stdout + piped.stderr
     assert "otelytics suggestions:" in piped.stdout
 
 

@@ -182,3 +182,20 @@ def test_capped_findings_are_neither_resolved_nor_new(run):
     assert shown == {"fp0": "still there", "fp3": "still there"}
     # fp2 is only hidden by the cap now; what did change is which prompt dominates the spend
     assert [r.rule for r in second.resolved] == ["dominant-cost"]
+
+
+def test_progress_callback_sees_every_rule_then_done(tmp_path):
+    from otelytics.analysis.dataset import open_dataset
+    from otelytics.analysis.suggest_rules import RULES
+    from otelytics.analysis.suggestions import suggest
+    from tests.builders import write_spans
+
+    write_spans(tmp_path, _mixed())
+    calls = []
+    with open_dataset(tmp_path) as ds:
+        report = suggest(ds, progress=lambda i, n, name: calls.append((i, n, name)))
+    n = len(RULES) + 1
+    assert [c[0] for c in calls] == list(range(n + 1)) and {c[1] for c in calls} == {n}
+    assert calls[0][2] == "preparing" and calls[-1][2] == "done"
+    assert calls[3][2] == "cheaper model"
+    assert report.suggestions  # the callback changes nothing else
