@@ -19,7 +19,8 @@ from otelytics.analysis.cli import CliError
 
 __all__ = ["register"]
 
-_FILTERS = ("service", "operation", "model", "provider", "workflow", "session", "user")
+_FILTERS = ("service", "operation", "model", "provider", "workflow", "session", "user",
+            "estimator")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -45,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--previous", metavar="FILE",
                    help="a previous `suggest --format json` output: mark new / still there / "
                         "resolved")
+    p.add_argument("--max-per-rule", type=int, default=10, metavar="N",
+                   help="show at most N findings per rule (default 10; the rest are counted)")
     p.add_argument("--state", metavar="FILE",
                    help="state file: compared with when it exists, then overwritten (JSON)")
     p.set_defaults(func=_suggest)
@@ -76,6 +79,8 @@ def _open(root: str, since: Any, start: Any, end: Any, filters: dict[str, Any],
           where: list[str], now: dt.datetime) -> Any:
     from otelytics.analysis.dataset import DatasetError, Filters, Window, open_dataset
 
+    if since is not None and end is None:
+        end = now  # a --since window ends now: the period (and per-day figures) are exact
     try:
         window = Window.of(since=since, start=start, end=end, now=now)
         flt = Filters.parse(list(where), **filters)
@@ -116,7 +121,15 @@ def _suggest(args: argparse.Namespace) -> int:
     import duckdb
 
     from otelytics.analysis.suggest_render import render
-    from otelytics.analysis.suggestions import load_report, suggest, with_lifecycle
+    from otelytics.analysis.suggestions import (
+        SuggestConfig,
+        load_report,
+        suggest,
+        with_lifecycle,
+    )
+
+    if args.max_per_rule < 1:
+        raise CliError("--max-per-rule must be at least 1")
 
     previous = None
     prev_path = args.previous or (args.state if args.state and Path(args.state).exists()
@@ -134,7 +147,8 @@ def _suggest(args: argparse.Namespace) -> int:
     with ds:
         _guard(ds, root)
         try:
-            report = suggest(ds)
+            report = suggest(ds, SuggestConfig(max_per_rule=args.max_per_rule),
+                             progress=_progress(sys.stderr))
         except duckdb.Error as exc:
             raise CliError(f"cannot read the dataset at {root}: {_first_line(exc)}") from None
     if previous is not None:
@@ -148,13 +162,28 @@ def _suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(stream: Any) -> Any:
+    """``[3/13] cheaper model...`` on stderr while the rules run, only on a TTY (pipes, CI
+    logs and files stay clean); the line is erased at the end."""
+    if not getattr(stream, "isatty", lambda: False)():
+        return None
+
+    def show(i: int, n: int, name: str) -> None:
+        if name == "done":
+            stream.write("\r\x1b[K")
+        else:
+            stream.write(f"\r\x1b[Ksuggest [{i + 1}/{n}] {name}...")
+        stream.flush()
+    return show
+
+
 def _write(path: str | None, text: str) -> None:
     if path is None:
         sys.stdout.write(text)
         return
     try:
         tmp = Path(str(path) + ".tmp")
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
         raise CliError(f"cannot write {path}: {exc.strerror}") from None

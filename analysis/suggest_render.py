@@ -36,6 +36,11 @@ def _period(report: SuggestionReport) -> str:
     return f"{t.start:%Y-%m-%d %H:%M} .. {t.end:%Y-%m-%d %H:%M} UTC ({t.days:.2f} days)"
 
 
+def _omitted(report: SuggestionReport) -> str:
+    more = ", ".join(f"{n} {rule}" for rule, n in report.omitted.items())
+    return f"Not shown (lower priority; --max-per-rule N shows more): {more}."
+
+
 def render_terminal(report: SuggestionReport, color: bool = False) -> str:
     """Plain text, one block per suggestion; ANSI colour only when ``color``."""
     def c(code: str, text: str) -> str:
@@ -48,8 +53,8 @@ def render_terminal(report: SuggestionReport, color: bool = False) -> str:
     for i, s in enumerate(report.suggestions, 1):
         status = f" [{s.status}]" if s.status else ""
         lines.append(c("1;33" if s.priority >= 10 else "1", f"{i}. {s.title}") + status)
-        lines.append(f"   {s.category} · priority {s.priority:.1f} · confidence "
-                     f"{s.confidence:.0%} · saving {_saving(s, t.days)} · {s.fingerprint}")
+        lines.append(f"   {s.category} | priority {s.priority:.1f} | confidence "
+                     f"{s.confidence:.0%} | saving {_saving(s, t.days)} | {s.fingerprint}")
         lines.append(f"   {s.detail}")
         lines.append(f"   fix: {s.fix}")
         lines.append(f"   validate: {s.validate}")
@@ -58,6 +63,8 @@ def render_terminal(report: SuggestionReport, color: bool = False) -> str:
         lines.append("")
     if not report.suggestions:
         lines.append(c("32", "Nothing to suggest for this period."))
+    if report.omitted:
+        lines.append(_omitted(report) + "\n")
     if report.resolved:
         lines.append(c("32", f"Resolved since the previous run ({len(report.resolved)}):"))
         lines += [f"  - {r.title} ({r.rule}, {r.fingerprint})" for r in report.resolved]
@@ -72,7 +79,7 @@ def render_markdown(report: SuggestionReport) -> str:
     """A table (fits a pull-request comment) followed by the details of each suggestion."""
     t = report.totals
     out = ["## otelytics suggestions", "",
-           f"Period {_period(report)} · {t.spans} spans · {t.llm_calls} LLM calls · "
+           f"Period {_period(report)} | {t.spans} spans | {t.llm_calls} LLM calls | "
            f"cost ${t.cost_usd:,.4f}", ""]
     if report.suggestions:
         status = " Status |" if report.compared else ""
@@ -92,6 +99,8 @@ def render_markdown(report: SuggestionReport) -> str:
             out.append("")
     else:
         out += ["Nothing to suggest for this period.", ""]
+    if report.omitted:
+        out += [_omitted(report), ""]
     if report.resolved:
         out += [f"**Resolved since the previous run ({len(report.resolved)}):**", ""]
         out += [f"- {_md(r.title)} (`{r.rule}`, `{r.fingerprint}`)" for r in report.resolved]

@@ -38,7 +38,11 @@ def _key(name: str) -> str:
 
 
 _LLM_VIEW = f"""
-SELECT s.*,
+SELECT s.trace_id, s.span_id, s.parent_span_id, s.name, s.service_name, s.start_time,
+  s.duration_us, s.status_code, s.error_type, s.cost_usd, s.request_fingerprint,
+  s.gen_ai_provider_name, s.gen_ai_input_tokens, s.gen_ai_output_tokens, s.usage_estimated,
+  TRY_CAST(s.attributes[{_key(A.GEN_AI_REQUEST_TEMPERATURE)}] AS DOUBLE) AS temperature,
+  s.attributes[{_key(A.GEN_AI_REQUEST_MAX_TOKENS)}] AS max_tokens,
   coalesce(s.gen_ai_request_model, s.gen_ai_response_model) AS model,
   coalesce(s.gen_ai_input_tokens, 0) AS tin,
   coalesce(s.gen_ai_output_tokens, 0) AS tout,
@@ -52,8 +56,9 @@ FROM spans s LEFT JOIN (SELECT trace_id, span_id, any_value(name) AS name FROM s
   ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 WHERE {_LLM.replace('gen_ai', 's.gen_ai')}
 """
-"""LLM calls with token defaults, ``model`` (as requested), ``caller`` (the parent span's name,
-the best proxy for "the same prompt template" we have without reading content)."""
+"""LLM calls, slim: token defaults, ``model`` (as requested), ``caller`` (the parent span's
+name, the best proxy for "the same prompt template" we have without reading content).
+Materialised once per run as a temp table: every cost rule reads it."""
 
 _TOOL_FINISH = r"""regexp_matches(finish, '(^|")(tool_calls|tool_use|function_call)("|$)')"""
 _CUT_FINISH = r"""regexp_matches(finish, '(^|")(length|max_tokens)("|$)')"""
@@ -114,7 +119,8 @@ class Context:
     def __init__(self, ds: Any, config: SuggestConfig) -> None:
         self.ds = ds
         self.config = config
-        ds.sql(f"CREATE OR REPLACE TEMP VIEW _llm AS {_LLM_VIEW}")
+        self.ex_n = 3 * config.max_examples  # examples fetched, before removing repeats
+        ds.sql(f"CREATE OR REPLACE TEMP TABLE _llm AS {_LLM_VIEW}")
         row = self.one(f"""
             SELECT count(*), count(*) FILTER (WHERE {_LLM}), coalesce(sum(cost_usd), 0),
                    coalesce(sum(duration_us) FILTER (WHERE parent_span_id IS NULL), 0) / 1e6,
@@ -165,8 +171,8 @@ def repeated_calls(ctx: Context) -> Iterator[Item]:
                count(DISTINCT trace_id) AS traces, count(cost_usd) AS priced,
                avg(cost_usd) AS mean_cost, sum(cost_usd) AS cost,
                avg(duration_us) / 1e6 AS mean_s,
-               max(TRY_CAST(attributes[{_key(A.GEN_AI_REQUEST_TEMPERATURE)}] AS DOUBLE)) AS temp,
-               list(trace_id ORDER BY start_time, span_id) AS ex
+               max(temperature) AS temp,
+               min_by(trace_id, (start_time, span_id), {ctx.ex_n}) AS ex
         FROM _llm WHERE request_fingerprint IS NOT NULL AND NOT failed
         GROUP BY request_fingerprint HAVING count(*) >= ? ORDER BY fp""", [c.min_repeats])
     for r in rows:
@@ -200,12 +206,12 @@ def prompt_cache_misses(ctx: Context) -> Iterator[Item]:
     it from above, so the saving is an upper bound (confidence 0.4), raised to 0.7 when the
     calls do write the cache but never read it (the prefix changes between calls)."""
     c = ctx.config
-    rows = ctx.rows("""
+    rows = ctx.rows(f"""
         SELECT service_name AS service, gen_ai_provider_name AS provider, model, caller,
                count(*) AS n, count(*) FILTER (WHERE tcr = 0) AS misses,
                count(*) FILTER (WHERE tcw > 0) AS writes, min(tin) AS prefix,
                median(tin) AS median_in,
-               list(trace_id ORDER BY tin DESC, span_id) FILTER (WHERE tcr = 0) AS ex
+               min_by(trace_id, (-tin, span_id), {ctx.ex_n}) FILTER (WHERE tcr = 0) AS ex
         FROM _llm WHERE tin >= ? AND model IS NOT NULL
         GROUP BY ALL HAVING count(*) >= ? ORDER BY ALL""",
                     [c.cache_min_input_tokens, c.cache_min_calls])
@@ -252,7 +258,7 @@ def cheaper_model(ctx: Context) -> Iterator[Item]:
         SELECT service_name AS service, gen_ai_provider_name AS provider, model, caller,
                count(*) AS n, avg(failed::INT) AS err, quantile_cont(tout, 0.9) AS out_p90,
                bool_or({_TOOL_FINISH}) AS tools,
-               list(trace_id ORDER BY cost_usd DESC NULLS LAST, span_id) AS ex
+               min_by(trace_id, (-coalesce(cost_usd, -1), span_id), {ctx.ex_n}) AS ex
         FROM _llm WHERE model IS NOT NULL GROUP BY ALL HAVING count(*) >= ?
         ORDER BY ALL""", [c.cheap_min_calls])
     for g in groups:
@@ -261,17 +267,21 @@ def cheaper_model(ctx: Context) -> Iterator[Item]:
         if (g["tools"] or g["out_p90"] > c.cheap_max_output_p90 or g["err"] > c.cheap_max_error_rate
                 or not candidates):
             continue
-        usage = ctx.rows("""
-            SELECT tin, tout, tcr, tcw, count(*) AS k FROM _llm
-            WHERE service_name IS NOT DISTINCT FROM ? AND gen_ai_provider_name IS NOT DISTINCT
-              FROM ? AND model = ? AND caller = ? GROUP BY ALL ORDER BY ALL""",
+        models = [g["model"], *candidates]
+        cuts = sorted({t for m in models for t in (_tier_starts(m, g["provider"]) or ())})
+        band = " + ".join(f"(tin > {int(t)})::INT" for t in cuts) or "0"
+        bands = ctx.rows(f"""
+            SELECT {band} AS band, count(*) AS k, min(tin) AS lo, max(tin) AS hi,
+                   sum(tin) AS s_in, sum(tout) AS s_out, sum(tcr) AS s_cr, sum(tcw) AS s_cw
+            FROM _llm WHERE service_name IS NOT DISTINCT FROM ? AND gen_ai_provider_name
+              IS NOT DISTINCT FROM ? AND model = ? AND caller = ? GROUP BY 1 ORDER BY 1""",
                          [g["service"], g["provider"], g["model"], g["caller"]])
-        current = _group_price(g["model"], g["provider"], usage)
+        current = _group_price(g["model"], g["provider"], bands)
         if current is None or current <= 0:
             continue
         best: tuple[float, str] | None = None
         for cand in candidates:
-            alt = _group_price(cand, g["provider"], usage)
+            alt = _group_price(cand, g["provider"], bands)
             if alt is not None and (best is None or alt < best[0]):
                 best = (alt, cand)
         if best is None or (current - best[0]) < c.cheap_min_saving_share * current:
@@ -296,21 +306,64 @@ def cheaper_model(ctx: Context) -> Iterator[Item]:
         ), ctx.totals.llm_calls
 
 
-def _group_price(model: str, provider: str | None, usage: list[dict[str, Any]]) -> float | None:
-    total = Decimal(0)
-    for u in usage:
-        p = _total(price(model, provider, u["tin"], u["tout"], u["tcr"], u["tcw"]))
-        if p is None:
+@functools.lru_cache(maxsize=1024)
+def _tier_starts(model: str, provider: str | None) -> tuple[int, ...] | None:
+    """Input-token thresholds where the model's prices jump (genai-prices ``TieredPrices``,
+    "cliff" tiers on total input); None when the model is unknown."""
+    try:
+        from genai_prices import Usage, calc_price
+        from genai_prices.types import TieredPrices
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        mp = calc_price(Usage(input_tokens=1, output_tokens=1), model,
+                        provider_id=provider_id(provider)).model_price
+    except (LookupError, ValueError):
+        try:
+            mp = calc_price(Usage(input_tokens=1, output_tokens=1), model).model_price
+        except (LookupError, ValueError):
             return None
-        total += p * u["k"]
+    return tuple(sorted({int(t.start) for v in vars(mp).values() if isinstance(v, TieredPrices)
+                         for t in v.tiers}))
+
+
+def _group_price(model: str, provider: str | None, bands: list[dict[str, Any]]) -> float | None:
+    """Exact total price of many calls from per-band sums (no per-call lookups).
+
+    Within one tier band a call's price is affine in its token counts, so
+    ``sum(price) = k * price(base) + sum of (rate x token sum)`` where the rates are finite
+    differences of ``calc_price`` at points inside the band."""
+    total = Decimal(0)
+    for b in bands:
+        lo, hi = int(b["lo"]), int(b["hi"])
+        base = _total(price(model, provider, lo, 0))
+        if base is None:
+            return None
+        out_rate = (_total(price(model, provider, lo, 1_000_000)) - base) / 1_000_000
+        in_rate = ((_total(price(model, provider, hi, 0)) - base) / (hi - lo)
+                   if hi > lo else Decimal(0))
+        top = _total(price(model, provider, hi, 0))
+        cr_rate = cw_rate = Decimal(0)
+        if hi > 0 and b["s_cr"]:
+            cr_rate = (_total(price(model, provider, hi, 0, hi)) - top) / hi
+        if hi > 0 and b["s_cw"]:
+            cw_rate = (_total(price(model, provider, hi, 0, 0, hi)) - top) / hi
+        total += (base * b["k"] + in_rate * (int(b["s_in"]) - lo * b["k"])
+                  + out_rate * int(b["s_out"]) + cr_rate * int(b["s_cr"])
+                  + cw_rate * int(b["s_cw"]))
     return float(total)
 
 
 _DIMENSIONS = {
     "operation": "caller",
-    "workflow": "(SELECT max(w.workflow_name) FROM spans w WHERE w.trace_id = _llm.trace_id)",
+    "workflow": "workflow",
     "request_fingerprint": "request_fingerprint",
 }
+_PRICED = """
+    SELECT l.*, w.workflow FROM _llm l LEFT JOIN (
+      SELECT trace_id, max(workflow_name) AS workflow FROM spans
+      WHERE workflow_name IS NOT NULL GROUP BY trace_id) w ON w.trace_id = l.trace_id
+    WHERE l.cost_usd IS NOT NULL"""
 
 
 def dominant_cost(ctx: Context) -> Iterator[Item]:
@@ -321,27 +374,28 @@ def dominant_cost(ctx: Context) -> Iterator[Item]:
     c = ctx.config
     for dim, expr in _DIMENSIONS.items():
         rows = ctx.rows(f"""
-            WITH g AS (SELECT {expr} AS k, * FROM _llm WHERE cost_usd IS NOT NULL)
-            SELECT k, sum(cost_usd) AS cost, count(*) AS n,
-                   sum(cost_usd) / (SELECT sum(cost_usd) FROM g) AS share,
-                   (SELECT count(DISTINCT k) FROM g) AS groups,
-                   median(tin) AS med, list(trace_id ORDER BY cost_usd DESC, span_id) AS ex
-            FROM g WHERE k IS NOT NULL GROUP BY k ORDER BY cost DESC, k LIMIT 1""")
+            WITH g AS (SELECT {expr} AS k, sum(cost_usd) AS cost, count(*) AS n,
+                              median(tin) AS med,
+                              min_by(trace_id, (-cost_usd, span_id), {ctx.ex_n}) AS ex
+                       FROM ({_PRICED}) GROUP BY 1)
+            SELECT *, cost / sum(cost) OVER () AS share, count(k) OVER () AS groups
+            FROM g QUALIFY k IS NOT NULL ORDER BY cost DESC, k LIMIT 1""")
         if not rows:
             continue
         r = rows[0]
-        if r["groups"] < 2 or r["share"] < c.dominant_share or r["cost"] <= 0:
+        if (r["groups"] < 2 or r["share"] < c.dominant_share or r["cost"] <= 0
+                or r["n"] < c.dominant_min_calls):
             continue
-        col = _DIMENSIONS[dim]
+        col = expr
         usage = ctx.rows(f"""
-            SELECT gen_ai_provider_name AS provider, model, tin, count(*) AS k FROM _llm
-            WHERE cost_usd IS NOT NULL AND {col} = ? AND tin > ? GROUP BY ALL ORDER BY ALL""",
-                         [r["k"], r["med"]])
+            SELECT gen_ai_provider_name AS provider, model, sum(tin - ?) AS excess
+            FROM ({_PRICED}) WHERE {col} = ? AND tin > ? GROUP BY ALL ORDER BY ALL""",
+                         [r["med"], r["k"], r["med"]])
         saving = 0.0
         for u in usage:
-            unit = price(u["model"], u["provider"], 1_000_000, 0)
-            if unit is not None:
-                saving += float(unit[0]) / 1e6 * (u["tin"] - r["med"]) * u["k"]
+            unit = price(u["model"], u["provider"], 1000, 0) if u["model"] else None
+            if unit is not None:  # the base (untiered) input price per token
+                saving += float(unit[0]) / 1000 * float(u["excess"])
         yield ctx.make(
             "dominant-cost", Category.COST,
             f"{dim} {r['k']} takes {r['share']:.0%} of LLM spend",
@@ -351,8 +405,8 @@ def dominant_cost(ctx: Context) -> Iterator[Item]:
                     f"{r['med']:.0f} input tokens."),
             fix="Shorten this prompt (trim context, summarise history, retrieve less), cache "
                 "its stable prefix, or call it less often.",
-            validate=f"Its share of spend and its input tokens per call in the next run "
-                     f"(`otelytics report --{'operation' if dim == 'operation' else dim}`).",
+            validate="Its share of LLM spend and its input tokens per call in the next run "
+                     "(`otelytics report`, cost section).",
             confidence=0.5, affected=r["n"], saving_usd=saving,
             evidence={"dimension": dim, "key": r["k"], "calls": r["n"], "cost_usd": r["cost"],
                       "share": r["share"], "median_input_tokens": r["med"]},
@@ -363,9 +417,14 @@ def dominant_cost(ctx: Context) -> Iterator[Item]:
 def expensive_sessions(ctx: Context) -> Iterator[Item]:
     """Sessions whose cost is a robust outlier (modified z-score on cost per session)."""
     c = ctx.config
+    # a trace belongs to the session any of its spans names, so LLM calls from producers that
+    # do not copy session.id onto every span still count
     rows = ctx.rows("""
-        SELECT session_id AS s, sum(cost_usd) AS cost, min(trace_id) AS tr FROM spans
-        WHERE session_id IS NOT NULL AND cost_usd IS NOT NULL GROUP BY ALL ORDER BY ALL""")
+        WITH ts AS (SELECT trace_id, min(session_id) AS s FROM spans
+                    WHERE session_id IS NOT NULL GROUP BY trace_id)
+        SELECT ts.s, sum(sp.cost_usd) AS cost, min(sp.trace_id) AS tr
+        FROM spans sp JOIN ts USING (trace_id) WHERE sp.cost_usd IS NOT NULL
+        GROUP BY ALL ORDER BY ALL""")
     if len(rows) < c.session_min_sessions:
         return
     costs = [r["cost"] for r in rows]
@@ -413,9 +472,10 @@ def max_tokens_cutoff(ctx: Context) -> Iterator[Item]:
                count(*) FILTER (WHERE {_CUT_FINISH}) AS cut,
                sum(cost_usd) FILTER (WHERE {_CUT_FINISH}) AS cost,
                coalesce(sum(duration_us) FILTER (WHERE {_CUT_FINISH}), 0) / 1e6 AS secs,
-               list(DISTINCT attributes[{_key(A.GEN_AI_REQUEST_MAX_TOKENS)}])
+               list(DISTINCT max_tokens)
                  FILTER (WHERE {_CUT_FINISH}) AS limits,
-               list(trace_id ORDER BY start_time, span_id) FILTER (WHERE {_CUT_FINISH}) AS ex
+               min_by(trace_id, (start_time, span_id), {ctx.ex_n}) FILTER (WHERE {_CUT_FINISH})
+                 AS ex
         FROM _llm GROUP BY ALL ORDER BY ALL""")
     for r in rows:
         if r["cut"] < c.cutoff_min_calls or r["cut"] / r["n"] < c.cutoff_min_rate:
@@ -438,28 +498,40 @@ def max_tokens_cutoff(ctx: Context) -> Iterator[Item]:
 
 
 def retry_loops(ctx: Context) -> Iterator[Item]:
-    """Repeated attempts of the same call in one trace, close in time, with failures among them.
+    """Repeated attempts of the same call in one trace, close in time, each retried after a
+    failure: every attempt but the last failed (nobody retries a success; several siblings
+    where one happens to fail are not a loop).
 
     Same call = same request fingerprint, or (no fingerprint) same name under the same parent."""
     c = ctx.config
-    rows = ctx.rows("""
+    rows = ctx.rows(f"""
         WITH a AS (
-          SELECT *, coalesce(request_fingerprint, coalesce(parent_span_id, '') || '/' || name)
+          SELECT trace_id, span_id, name, service_name, start_time, status_code, cost_usd,
+                 duration_us,
+                 coalesce(request_fingerprint, coalesce(parent_span_id, '') || '/' || name)
                    AS k FROM spans),
+        cand AS (
+          SELECT trace_id, k FROM a GROUP BY ALL
+          HAVING count(*) >= $1
+             AND count(*) FILTER (WHERE status_code = 'ERROR') >= count(*) - 1),
         g AS (
-          SELECT *, extract(epoch FROM start_time - lag(start_time) OVER
-                   (PARTITION BY trace_id, k ORDER BY start_time, span_id)) AS gap FROM a),
+          SELECT *, extract(epoch FROM start_time - lag(start_time) OVER w) AS gap,
+                 row_number() OVER w = count(*) OVER (PARTITION BY trace_id, k) AS last
+          FROM a SEMI JOIN cand USING (trace_id, k)
+          WINDOW w AS (PARTITION BY trace_id, k ORDER BY start_time, span_id)),
         loops AS (
           SELECT trace_id, k, any_value(service_name) AS service, any_value(name) AS name,
                  count(*) AS attempts, count(*) FILTER (WHERE status_code = 'ERROR') AS failed,
                  sum(cost_usd) FILTER (WHERE status_code = 'ERROR') AS wasted_cost,
                  coalesce(sum(duration_us) FILTER (WHERE status_code = 'ERROR'), 0) / 1e6
-                   AS wasted_s, coalesce(max(gap), 0) AS max_gap
+                   AS wasted_s, coalesce(max(gap), 0) AS max_gap,
+                 bool_and(status_code = 'ERROR' OR last) AS all_but_last_failed
           FROM g GROUP BY trace_id, k)
         SELECT service, name, count(*) AS loops, sum(attempts) AS attempts,
                sum(failed) AS failed, sum(wasted_cost) AS cost, sum(wasted_s) AS secs,
-               max(attempts) AS worst, list(trace_id ORDER BY attempts DESC, trace_id) AS ex
-        FROM loops WHERE attempts >= ? AND failed >= 1 AND max_gap <= ?
+               max(attempts) AS worst, min_by(trace_id, (-attempts, trace_id), {ctx.ex_n}) AS ex
+        FROM loops
+        WHERE attempts >= $1 AND failed >= 1 AND all_but_last_failed AND max_gap <= $2
         GROUP BY ALL ORDER BY ALL""", [c.retry_min_attempts, c.retry_max_gap_s])
     for r in rows:
         yield ctx.make(
@@ -491,7 +563,7 @@ def rate_limit_storms(ctx: Context) -> Iterator[Item]:
                  count(*) FILTER (WHERE {_RATE_LIMITED}) AS limited,
                  coalesce(sum(duration_us) FILTER (WHERE {_RATE_LIMITED}), 0) / 1e6 AS secs,
                  sum(cost_usd) FILTER (WHERE {_RATE_LIMITED}) AS cost,
-                 list(trace_id ORDER BY start_time, span_id) FILTER (WHERE {_RATE_LIMITED})
+                 min_by(trace_id, (start_time, span_id), {ctx.ex_n}) FILTER (WHERE {_RATE_LIMITED})
                    AS ex
           FROM spans GROUP BY ALL)
         SELECT service, provider, target, sum(n) AS n, sum(limited) AS limited,
@@ -523,14 +595,14 @@ def error_hotspots(ctx: Context) -> Iterator[Item]:
     above ``max(2 x the error rate of all other spans, 5 %)``."""
     c = ctx.config
     total = ctx.one("SELECT count(*), count(*) FILTER (WHERE status_code = 'ERROR') FROM spans")
-    rows = ctx.rows("""
+    rows = ctx.rows(f"""
         SELECT service_name AS service, name, count(*) AS n,
                count(*) FILTER (WHERE status_code = 'ERROR') AS errors,
                sum(cost_usd) FILTER (WHERE status_code = 'ERROR') AS cost,
                coalesce(sum(duration_us) FILTER (WHERE status_code = 'ERROR'), 0) / 1e6 AS secs,
-               list(coalesce(error_type, '(none)') ORDER BY error_type)
+               histogram(coalesce(error_type, '(none)'))
                  FILTER (WHERE status_code = 'ERROR') AS types,
-               list(trace_id ORDER BY start_time, span_id)
+               min_by(trace_id, (start_time, span_id), {ctx.ex_n})
                  FILTER (WHERE status_code = 'ERROR') AS ex
         FROM spans GROUP BY ALL HAVING count(*) >= ? ORDER BY ALL""", [c.hotspot_min_calls])
     for r in rows:
@@ -541,9 +613,7 @@ def error_hotspots(ctx: Context) -> Iterator[Item]:
         lower = wilson_lower(e, n, c.wilson_z)
         if lower <= threshold:
             continue
-        types: dict[str, int] = {}
-        for t in r["types"] or []:
-            types[t] = types.get(t, 0) + 1
+        types = dict(r["types"] or [])
         top = sorted(types.items(), key=lambda kv: (-kv[1], kv[0]))
         yield ctx.make(
             "error-hotspot", Category.RELIABILITY,
@@ -570,7 +640,7 @@ def slow_p95(ctx: Context) -> Iterator[Item]:
 
     Saving: the calls at or above p95 brought down to the median."""
     c = ctx.config
-    rows = ctx.rows("""
+    rows = ctx.rows(f"""
         WITH d AS (SELECT service_name AS service, name, duration_us / 1e6 AS s, trace_id,
                           span_id FROM spans),
         q AS (SELECT service, name, count(*) AS n, quantile_cont(s, 0.5) AS p50,
@@ -578,7 +648,7 @@ def slow_p95(ctx: Context) -> Iterator[Item]:
         SELECT q.service, q.name, any_value(n) AS n, any_value(p50) AS p50, any_value(p95) AS p95,
                coalesce(sum(s - p50) FILTER (WHERE s >= p95), 0) AS saving,
                count(*) FILTER (WHERE s >= p95) AS tail,
-               list(trace_id ORDER BY s DESC, span_id) AS ex
+               min_by(trace_id, (-s, span_id), {ctx.ex_n}) AS ex
         FROM q JOIN d ON d.service IS NOT DISTINCT FROM q.service AND d.name = q.name
         GROUP BY ALL ORDER BY ALL""", [c.slow_min_calls])
     for r in rows:
@@ -608,26 +678,30 @@ def sequential_calls(ctx: Context) -> Iterator[Item]:
 
     Saving if run in parallel: ``sum(duration) - max(duration)`` per parent."""
     c = ctx.config
-    rows = ctx.rows("""
+    rows = ctx.rows(f"""
         WITH s AS (
           SELECT trace_id, parent_span_id, name, service_name AS service, duration_us,
                  status_code, start_time,
                  lag(end_time) OVER (PARTITION BY trace_id, parent_span_id, name
                                      ORDER BY start_time, span_id) AS prev_end
-          FROM spans WHERE parent_span_id IS NOT NULL),
+          FROM spans SEMI JOIN (
+            SELECT trace_id, parent_span_id, name FROM spans WHERE parent_span_id IS NOT NULL
+            GROUP BY ALL HAVING count(*) >= $1
+              AND count(*) FILTER (WHERE status_code = 'ERROR') = 0) USING
+            (trace_id, parent_span_id, name)),
         grp AS (
           SELECT trace_id, parent_span_id, name, any_value(service) AS service,
                  count(*) AS k, (sum(duration_us) - max(duration_us)) / 1e6 AS saving
           FROM s GROUP BY ALL
-          HAVING count(*) >= ? AND bool_and(prev_end IS NULL OR start_time >= prev_end)
-             AND count(*) FILTER (WHERE status_code = 'ERROR') = 0)
+          HAVING bool_and(prev_end IS NULL OR start_time >= prev_end)
+             AND (sum(duration_us) - max(duration_us)) / 1e6 >= $2)
         SELECT grp.service, coalesce(p.name, '?') AS parent, grp.name, count(*) AS parents,
                sum(k) AS calls, max(k) AS worst, sum(saving) AS saving,
-               list(grp.trace_id ORDER BY saving DESC, grp.trace_id) AS ex
+               min_by(grp.trace_id, (-saving, grp.trace_id), {ctx.ex_n}) AS ex
         FROM grp LEFT JOIN (SELECT trace_id, span_id, any_value(name) AS name FROM spans
                             GROUP BY ALL) p
           ON p.trace_id = grp.trace_id AND p.span_id = grp.parent_span_id
-        GROUP BY ALL ORDER BY ALL""", [c.sequential_min_siblings])
+        GROUP BY ALL ORDER BY ALL""", [c.sequential_min_siblings, c.sequential_min_saving_s])
     for r in rows:
         yield ctx.make(
             "sequential-calls", Category.WORKFLOW,
@@ -666,7 +740,7 @@ def data_quality(ctx: Context) -> Iterator[Item]:
     for rule, cond, _, fix, scope in checks:
         for r in ctx.rows(f"""
                 SELECT coalesce(model, '(none)') AS model, count(*) AS n,
-                       list(trace_id ORDER BY start_time, span_id) AS ex
+                       min_by(trace_id, (start_time, span_id), {ctx.ex_n}) AS ex
                 FROM _llm WHERE {cond} GROUP BY ALL ORDER BY ALL"""):
             if r["n"] / scope < c.quality_min_share:
                 continue
@@ -696,7 +770,7 @@ def data_quality(ctx: Context) -> Iterator[Item]:
     for attr, scope, from_where, fix in missing:
         if not scope:
             continue
-        n, ex = ctx.one(f"SELECT count(*), list(trace_id ORDER BY start_time, span_id) "
+        n, ex = ctx.one(f"SELECT count(*), min_by(trace_id, (start_time, span_id), {ctx.ex_n}) "
                         f"{from_where}")
         if not n or n / scope < c.quality_min_share:
             continue

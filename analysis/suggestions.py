@@ -10,9 +10,11 @@ a request fingerprint or an operation) and never of its figures, so that ``with_
 can say, against a previous run's JSON, which findings are new, still there or resolved.
 
 Priority is unit-free so that dollars, seconds and data-quality counts rank together:
-``priority = 100 * confidence * impact_share`` where ``impact_share`` is the largest of the
-saving in dollars over the period's total cost, the saving in seconds over the period's total
-root-span time, and the affected calls over the calls in scope.
+``priority = 100 * confidence * impact_share``. The impact share of a cost, performance or
+workflow finding is the larger of its saving in dollars over the period's total cost and its
+saving in seconds over the total root-span time; of a reliability finding, the largest of
+those and the affected calls over the calls in scope; of a data-quality finding, the affected
+share.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import datetime as dt
 import enum
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +74,7 @@ class SuggestConfig:
         "google": ("gemini-2.5-flash", "gemini-2.5-flash-lite"),
     })
     dominant_share: float = 0.5
+    dominant_min_calls: int = 5
     cutoff_min_calls: int = 3
     cutoff_min_rate: float = 0.05
     retry_min_attempts: int = 3
@@ -84,10 +87,12 @@ class SuggestConfig:
     slow_ratio: float = 3.0
     slow_min_p95_s: float = 0.1
     sequential_min_siblings: int = 5
+    sequential_min_saving_s: float = 0.1
     session_min_sessions: int = 10
     session_z: float = 3.5
     quality_min_share: float = 0.01
     max_examples: int = 3
+    max_per_rule: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +162,8 @@ class SuggestionReport:
     filters: Mapping[str, Any]
     resolved: tuple[Resolved, ...] = ()
     compared: bool = False
+    omitted: Mapping[str, int] = field(default_factory=dict)
+    omitted_fingerprints: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         t = self.totals
@@ -172,6 +179,8 @@ class SuggestionReport:
             "totals": {"spans": t.spans, "llm_calls": t.llm_calls,
                        "cost_usd": t.cost_usd, "root_seconds": t.root_seconds},
             "compared_with_previous": self.compared,
+            "omitted": dict(self.omitted),
+            "omitted_fingerprints": list(self.omitted_fingerprints),
             "suggestions": [s.to_dict() for s in self.suggestions],
             "resolved": [dataclasses.asdict(r) for r in self.resolved],
         }
@@ -184,12 +193,19 @@ def fingerprint(rule: str, subject: Mapping[str, Any]) -> str:
 
 
 def _priority(s: Suggestion, totals: Totals, scope: int) -> float:
-    shares = [s.affected / scope if scope else 0.0]
+    affected = s.affected / scope if scope else 0.0
+    savings = []
     if s.saving_usd and totals.cost_usd > 0:
-        shares.append(s.saving_usd / totals.cost_usd)
+        savings.append(s.saving_usd / totals.cost_usd)
     if s.saving_seconds and totals.root_seconds > 0:
-        shares.append(s.saving_seconds / totals.root_seconds)
-    return round(100.0 * s.confidence * min(1.0, max(shares)), 3)
+        savings.append(s.saving_seconds / totals.root_seconds)
+    if s.category == Category.RELIABILITY:  # failures matter even when cheap and fast
+        share = max([affected, *savings])
+    elif s.category == Category.DATA_QUALITY or not savings:
+        share = affected
+    else:  # cost, performance, workflow: what the fix saves
+        share = max(savings)
+    return round(100.0 * s.confidence * min(1.0, share), 3)
 
 
 _CATEGORY_ORDER = {c: i for i, c in enumerate(Category)}
@@ -202,19 +218,49 @@ def rank(items: Iterable[tuple[Suggestion, int]], totals: Totals) -> tuple[Sugge
                                                s.rule, s.fingerprint)))
 
 
-def suggest(ds: Any, config: SuggestConfig | None = None) -> SuggestionReport:
-    """Run every rule over ``ds`` (an opened :class:`~otelytics.analysis.dataset.Dataset`)."""
+def suggest(ds: Any, config: SuggestConfig | None = None,
+            progress: Callable[[int, int, str], None] | None = None) -> SuggestionReport:
+    """Run every rule over ``ds`` (an opened :class:`~otelytics.analysis.dataset.Dataset`).
+
+    ``progress(i, n, name)`` is called before each rule and once with ``"done"`` at the end."""
     from otelytics.analysis import suggest_rules
 
     config = config or SuggestConfig()
+    rules = suggest_rules.RULES
+    if progress:
+        progress(0, len(rules) + 1, "preparing")
     ctx = suggest_rules.Context(ds, config)
-    items = [item for rule in suggest_rules.RULES for item in rule(ctx)]
+    items = []
+    for i, rule in enumerate(rules, 1):
+        if progress:
+            progress(i, len(rules) + 1, rule.__name__.replace("_", " "))
+        items += list(rule(ctx))
+    if progress:
+        progress(len(rules) + 1, len(rules) + 1, "done")
     filters = {k: v for k, v in dataclasses.asdict(ds.filters).items() if v}
-    return SuggestionReport(rank(items, ctx.totals), ctx.totals, filters)
+    ranked = rank(items, ctx.totals)
+    kept, omitted = _cap(ranked, config.max_per_rule)
+    shown = {s.fingerprint for s in kept}
+    return SuggestionReport(kept, ctx.totals, filters, omitted=omitted,
+                            omitted_fingerprints=tuple(sorted(
+                                s.fingerprint for s in ranked if s.fingerprint not in shown)))
+
+
+def _cap(ranked: tuple[Suggestion, ...], limit: int) -> tuple[tuple[Suggestion, ...],
+                                                               dict[str, int]]:
+    """Keep the ``limit`` highest-priority findings of each rule; count the rest by rule."""
+    seen: dict[str, int] = {}
+    kept = []
+    for s in ranked:
+        seen[s.rule] = seen.get(s.rule, 0) + 1
+        if seen[s.rule] <= limit:
+            kept.append(s)
+    return tuple(kept), {r: n - limit for r, n in sorted(seen.items()) if n > limit}
 
 
 def load_report(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The suggestions of a previous run's JSON document; ValueError when it is not one."""
+    """The findings of a previous run's JSON document (the omitted ones as bare
+    ``{"fingerprint": ...}``); ValueError when it is not such a document."""
     if not isinstance(data, Mapping) or data.get("kind") != "otelytics.suggestions":
         raise ValueError("not an otelytics suggestions JSON document")
     version = data.get("schema_version")
@@ -224,16 +270,23 @@ def load_report(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(items, list) or not all(
             isinstance(i, Mapping) and isinstance(i.get("fingerprint"), str) for i in items):
         raise ValueError("suggestions document without a list of fingerprinted suggestions")
-    return [dict(i) for i in items]
+    hidden = data.get("omitted_fingerprints") or []
+    if not isinstance(hidden, list) or not all(isinstance(h, str) for h in hidden):
+        raise ValueError("omitted_fingerprints must be a list of strings")
+    return [dict(i) for i in items] + [{"fingerprint": h, "omitted": True} for h in hidden]
 
 
 def with_lifecycle(report: SuggestionReport,
                    previous: Iterable[Mapping[str, Any]]) -> SuggestionReport:
-    """Mark each suggestion ``new`` or ``still there`` and list the previous ones resolved."""
+    """Mark each suggestion ``new`` or ``still there`` and list the previous ones resolved.
+
+    Findings left out by the per-rule cap count as present on both sides, so a cap never
+    turns into a false "resolved" or "new"."""
     prev = {p["fingerprint"]: p for p in previous}
-    current = {s.fingerprint for s in report.suggestions}
+    current = {s.fingerprint for s in report.suggestions} | set(report.omitted_fingerprints)
     marked = tuple(dataclasses.replace(s, status="still there" if s.fingerprint in prev else "new")
                    for s in report.suggestions)
     resolved = tuple(Resolved(fp, str(p.get("rule", "")), str(p.get("title", "")))
-                     for fp, p in sorted(prev.items()) if fp not in current)
+                     for fp, p in sorted(prev.items())
+                     if fp not in current and not p.get("omitted"))
     return dataclasses.replace(report, suggestions=marked, resolved=resolved, compared=True)

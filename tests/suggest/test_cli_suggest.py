@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from otelytics.analysis.cli import main
+from otelytics.analysis.suggest_rules import RULES
 from tests.builders import llm_span, span, write_spans
 from tests.conftest import s3_uri
 
@@ -71,8 +72,9 @@ def test_state_file_round_trip(root, tmp_path, capsys):
 
 
 def _tty_output(args: list[str], env: dict) -> str:
+    """stdout and stderr of the command run on a pseudo-terminal, as one string."""
     master, slave = pty.openpty()
-    p = subprocess.Popen([CLI, *args], stdout=slave, stderr=subprocess.PIPE,
+    p = subprocess.Popen([CLI, *args], stdout=slave, stderr=slave,
                          env={**os.environ, **env})
     os.close(slave)
     chunks = []
@@ -91,10 +93,13 @@ def _tty_output(args: list[str], env: dict) -> str:
 
 def test_colour_only_on_a_tty_without_no_color(root):
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
-    assert "\x1b[" in _tty_output(["suggest", str(root)], {**env})
-    assert "\x1b[" not in _tty_output(["suggest", str(root)], {"NO_COLOR": "1"})
+    on_tty = _tty_output(["suggest", str(root)], {**env})
+    assert "\x1b[1" in on_tty  # bold titles
+    assert f"suggest [1/{len(RULES) + 1}] preparing..." in on_tty  # progress on stderr
+    no_color = _tty_output(["suggest", str(root)], {"NO_COLOR": "1"})
+    assert "\x1b[1" not in no_color and "otelytics suggestions:" in no_color
     piped = _run("suggest", str(root))
-    assert piped.returncode == 0 and "\x1b[" not in piped.stdout
+    assert piped.returncode == 0 and "\x1b[" not in piped.stdout + piped.stderr
     assert "otelytics suggestions:" in piped.stdout
 
 
@@ -110,6 +115,20 @@ def test_filters_and_where(root, capsys):
                  "otelytics.request.fingerprint=fp-dup"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["totals"]["spans"] == 6
+
+
+def test_since_window_is_the_period(tmp_path, capsys):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    rows = [llm_span("gpt-4o", request_fingerprint="fp", cost_usd=0.02,
+                     start=now - dt.timedelta(hours=3, seconds=i)) for i in range(6)]
+    write_spans(tmp_path / "recent", rows)
+    assert main(["suggest", str(tmp_path / "recent"), "--since", "2d", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["period"]["days"] == pytest.approx(2.0, abs=1e-3)
+    [s] = [x for x in doc["suggestions"] if x["rule"] == "repeated-calls"]
+    assert s["saving_usd"] == pytest.approx(5 * 0.02)
 
 
 def test_default_root_from_environment(root, capsys, monkeypatch, tmp_path):

@@ -47,12 +47,12 @@ def test_priorities_are_confidence_times_largest_share_and_sorted(run):
     for s in report.suggestions:
         if s.rule not in scopes:
             continue
-        shares = [s.affected / scopes[s.rule]]
-        if s.saving_usd:
-            shares.append(s.saving_usd / total_cost)
-        if s.saving_seconds:
-            shares.append(s.saving_seconds / root_s)
-        assert s.priority == pytest.approx(100 * s.confidence * min(1, max(shares)), abs=1e-3)
+        affected = s.affected / scopes[s.rule]
+        savings = [x for x in ((s.saving_usd or 0) / total_cost,
+                               (s.saving_seconds or 0) / root_s) if x > 0]
+        share = {"cost": max(savings or [affected]), "reliability": max([affected, *savings]),
+                 "data quality": affected}[s.category]
+        assert s.priority == pytest.approx(100 * s.confidence * min(1, share), abs=1e-3)
     priorities = [s.priority for s in report.suggestions]
     assert priorities == sorted(priorities, reverse=True)
     # the duplicate calls take most of the spend: they rank first
@@ -153,3 +153,49 @@ def test_empty_report_renders(run):
     assert "Resolved since the previous run (1)" in render(resolved, "terminal")
     assert dataclasses.asdict(resolved.resolved[0]) == {"fingerprint": "abc", "rule": "r",
                                                         "title": "t"}
+
+
+def test_many_findings_of_one_rule_are_capped_and_counted(run):
+    rows = [llm_span("gpt-4o", request_fingerprint=f"fp{i}", cost_usd=0.01 * (i + 1))
+            for i in range(4) for _ in range(5)]
+    report = run(rows, max_per_rule=3)
+    kept = only(report, "repeated-calls")
+    assert len(kept) == 3 and report.omitted == {"repeated-calls": 1}
+    # the cheapest duplicate group is the one left out
+    assert {s.subject["request_fingerprint"] for s in kept} == {"fp1", "fp2", "fp3"}
+    assert json.loads(render(report, "json"))["omitted"] == {"repeated-calls": 1}
+    assert "1 repeated-calls" in render(report, "terminal")
+    assert "1 repeated-calls" in render(report, "markdown")
+
+
+def test_capped_findings_are_neither_resolved_nor_new(run):
+    def rows(top: int) -> list[dict]:
+        cost = [1.0 if i == top else 0.01 * (i + 1) for i in range(4)]
+        return [llm_span("gpt-4o", request_fingerprint=f"fp{i}", cost_usd=cost[i],
+                         duration_ms=100 * cost[i]) for i in range(4) for _ in range(5)]
+
+    first = run(rows(top=3), max_per_rule=2)  # shows fp3, fp2; omits fp1, fp0
+    assert len(first.omitted_fingerprints) == 2
+    previous = load_report(json.loads(render(first, "json")))
+    second = with_lifecycle(run(rows(top=0), max_per_rule=2), previous)  # shows fp0, fp3
+    shown = {s.subject["request_fingerprint"]: s.status for s in only(second, "repeated-calls")}
+    assert shown == {"fp0": "still there", "fp3": "still there"}
+    # fp2 is only hidden by the cap now; what did change is which prompt dominates the spend
+    assert [r.rule for r in second.resolved] == ["dominant-cost"]
+
+
+def test_progress_callback_sees_every_rule_then_done(tmp_path):
+    from otelytics.analysis.dataset import open_dataset
+    from otelytics.analysis.suggest_rules import RULES
+    from otelytics.analysis.suggestions import suggest
+    from tests.builders import write_spans
+
+    write_spans(tmp_path, _mixed())
+    calls = []
+    with open_dataset(tmp_path) as ds:
+        report = suggest(ds, progress=lambda i, n, name: calls.append((i, n, name)))
+    n = len(RULES) + 1
+    assert [c[0] for c in calls] == list(range(n + 1)) and {c[1] for c in calls} == {n}
+    assert calls[0][2] == "preparing" and calls[-1][2] == "done"
+    assert calls[3][2] == "cheaper model"
+    assert report.suggestions  # the callback changes nothing else

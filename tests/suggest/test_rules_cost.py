@@ -140,6 +140,12 @@ def test_dominant_cost_operation(run):
     assert s.saving_usd == pytest.approx(sum(max(0, n - median) for n in big_inputs) * unit)
 
 
+def test_dominant_cost_silent_for_a_single_expensive_call(run):
+    rows = _children("summarise", [llm_span("gpt-4o", input_tokens=9000, cost_usd=0.5)])
+    rows += _children("classify", [llm_span("gpt-4o", cost_usd=0.01) for _ in range(6)])
+    assert only(run(rows), "dominant-cost") == []
+
+
 def test_dominant_cost_silent_when_spend_is_spread(run):
     rows = []
     for name in ("a", "b", "c"):
@@ -177,3 +183,37 @@ def test_span_times_do_not_matter_for_cost_rules(run):
             for i in range(5)]
     [s] = only(run(rows), "repeated-calls")
     assert s.evidence["traces"] == 5
+
+
+def test_cheaper_model_exact_across_price_tiers(run):
+    # gemini-2.5-pro charges a higher rate on every token of a call above 200k input tokens:
+    # per-band pricing must match call-by-call calc_price exactly
+    usage = [(1000 + 7 * i, 40 + i, 100 * (i % 3)) for i in range(8)]
+    usage += [(250_000 + 11 * i, 30, 1000) for i in range(4)]
+    calls = [llm_span("gemini-2.5-pro", provider="gcp.gemini", input_tokens=i, output_tokens=o,
+                      cache_read_tokens=cr, cost_usd=0.1) for i, o, cr in usage]
+    [s] = only(run(_children("extract", calls)), "cheaper-model")
+
+    def total(model):
+        return sum(usd(model, i, o, tcr=cr, provider="google") for i, o, cr in usage)
+
+    alts = {m: total(m) for m in ("gemini-2.5-flash", "gemini-2.5-flash-lite")}
+    best = min(alts, key=alts.get)
+    assert s.evidence["candidate"] == best
+    assert s.evidence["cost_usd"] == pytest.approx(total("gemini-2.5-pro"), rel=1e-12)
+    assert s.saving_usd == pytest.approx(total("gemini-2.5-pro") - alts[best], rel=1e-12)
+
+
+def test_session_cost_counts_calls_without_their_own_session_id(run):
+    # only the root span names the session (e.g. spans from another SDK via the receiver)
+    costs = [0.10, 0.11, 0.09, 0.10, 0.12, 0.08, 0.10, 0.11, 0.09, 0.10, 0.13]
+    rows = []
+    for i, c in enumerate([*costs, 1.0]):
+        root = span("conversation", session_id=f"s{i}")
+        parts = [c / 2, c / 2] if i < len(costs) else [0.6, 0.4]
+        rows += [root] + [llm_span("gpt-4o", cost_usd=p, trace_id=root["trace_id"],
+                                   parent_span_id=root["span_id"]) for p in parts]
+    [s] = only(run(rows), "expensive-sessions")
+    assert list(s.evidence["outlier_sessions"]) == ["s11"]
+    assert s.evidence["outlier_sessions"]["s11"] == pytest.approx(1.0)
+    assert s.saving_usd == pytest.approx(1.0 - statistics.median([*costs, 1.0]))

@@ -71,14 +71,23 @@ def test_retry_loop_for_tool_spans_without_fingerprint(run):
     assert s.subject["name"] == "search_tool" and s.evidence["failed"] == 3
 
 
-@pytest.mark.parametrize("case", ["slow_gaps", "no_failure", "two_attempts"])
+@pytest.mark.parametrize("case", ["slow_gaps", "no_failure", "two_attempts",
+                                  "failure_then_successes", "siblings_one_failed"])
 def test_retry_loop_silent(run, case):
     if case == "slow_gaps":  # 10 minutes apart: separate attempts, not a loop
         rows = _attempts("d" * 32, [0, 600, 600, 600], ["APITimeoutError"] * 3 + [None])
     elif case == "no_failure":
         rows = _attempts("e" * 32, [0, 1, 1, 1], [None] * 4)
-    else:
+    elif case == "two_attempts":
         rows = _attempts("f" * 32, [0, 1], ["APITimeoutError", None])
+    elif case == "failure_then_successes":  # repeated after a success: not retries
+        rows = _attempts("g" * 32, [0, 1, 1, 1], ["APITimeoutError", None, None, None])
+    else:  # three different tool calls under one parent, the middle one failed
+        parent = span("agent", trace_id="h" * 32)
+        rows = [parent] + [span("search_tool", trace_id="h" * 32,
+                                parent_span_id=parent["span_id"], start=at(i),
+                                error_type="TimeoutError" if i == 1 else None)
+                           for i in range(3)]
     assert only(run(rows), "retry-loop") == []
 
 
