@@ -72,13 +72,15 @@ def _duration(text: str, flag: str) -> dt.timedelta:
 
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    import pyarrow as pa
+
     from otelytics.exporter.tools import ToolError
 
     try:
         return fn(*args, **kwargs)
     except ToolError as exc:
         raise CliError(str(exc)) from None
-    except OSError as exc:  # storage failures mid-run: one line, exit 1 (nothing half-done)
+    except (OSError, pa.ArrowException) as exc:  # storage failures mid-run: one line, exit 1
         raise CliError(f"storage error: {' '.join(str(exc).split())}", 1) from None
 
 
