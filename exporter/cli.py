@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Merge small Parquet files of each partition into files of about "
                     "--target-size, sorted by service, name and time. Publishes the merged file "
                     "before deleting its sources, so readers never see fewer rows; re-running "
-                    "finishes an interrupted compaction. Today's partition only with --day.")
+                    "finishes an interrupted compaction. Today's partition only with --day or "
+                    "--include-today.")
     p.add_argument("root", help="dataset root: a folder or s3://bucket/prefix")
     p.add_argument("--signal", choices=("spans", "metrics", "logs"), help="only this signal")
     when = p.add_mutually_exclusive_group()

@@ -275,3 +275,20 @@ def test_a_second_compaction_of_the_same_root_is_refused(root: Path):
     r = run_cli("compact", str(root))  # released: runs, and the lock file is not "foreign"
     assert r.returncode == 0 and len(_part_files(root, "spans", day)) == 1
     assert tools.validate(root).ok
+
+
+def test_files_from_the_dataset_writer_compact_and_validate(root: Path):
+    """Inputs written by the project's own writer (dictionary columns, its metadata)."""
+    import pyarrow.dataset as pads
+
+    from otelytics.exporter.writer import write_file
+
+    day = days_ago(1)
+    for i in range(5):
+        write_file(str(root), "spans", table("spans", 64, day, seed=i))
+    before = pads.dataset(root / "spans", format="parquet").to_table().sort_by("span_id")
+    code, _ = cli_json("compact", str(root))
+    assert code == 0 and len(_part_files(root, "spans", day)) == 1
+    after = pads.dataset(root / "spans", format="parquet").to_table().sort_by("span_id")
+    assert after.num_rows == 5 * 64 and after.equals(before)
+    assert cli_json("validate", str(root))[0] == 0
