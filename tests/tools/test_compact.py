@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from otelytics.exporter import tools
 from otelytics.exporter.schema import SPAN_SCHEMA
 from tests.tools._data import (
+    cli_inproc,
     cli_json,
     days_ago,
     run_cli,
@@ -149,7 +150,7 @@ def test_usage_errors_are_one_line_exit_2(root: Path, tmp_path: Path):
         (("compact", str(root), "--since", "yesterday"), "--since"),
         (("compact", str(root), "--day", "2026-13-45"), "invalid day"),
     ]:
-        r = run_cli(*args)
+        r = cli_inproc(*args)
         assert r.returncode == 2, (args, r.stderr)
         assert needle in r.stderr and "Traceback" not in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
