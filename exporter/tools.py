@@ -55,7 +55,8 @@ COMPACTED_FROM_KEY = b"otelytics.compacted_from"
 """File metadata of a merged file: JSON list of the source file names it replaces."""
 
 DEFAULT_TARGET_SIZE = 128 * 1024 * 1024
-"""Merged files aim at 128 MiB: DuckDB's guidance is 100 MB-10 GB per file."""
+"""Source bytes per merged file (output comes out smaller, about half for many small files);
+DuckDB's guidance is 100 MB-10 GB per file, and a group is merged in memory."""
 
 DEFAULT_STAGING_MAX_AGE = _dt.timedelta(days=1)
 """A staging file older than this is crash debris (writers publish files within minutes)."""
