@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from otelytics.analysis.models import Report, Section, Table
-from otelytics.analysis.render_text import _header, fmt
+from otelytics.analysis.render_text import fmt, header_lines
 
 __all__ = ["bar_chart", "column_chart", "render_html"]
 
@@ -134,7 +134,7 @@ def _section_html(section: Section, rows: int) -> str:
 
 def render_html(report: Report, *, rows: int = 25) -> str:
     """A complete HTML document; opens offline in any browser."""
-    header = _table_html(["", ""], [[k, v] for k, v in _header(report)], "fig")
+    header = _table_html(["", ""], [[k, v] for k, v in header_lines(report)], "fig")
     charts = "".join(f'<div class="chart">{c}</div>' for c in _charts(report))
     body = "".join(_section_html(s, rows) for s in report.sections)
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

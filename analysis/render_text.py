@@ -16,7 +16,8 @@ from typing import Any, TextIO
 
 from otelytics.analysis.models import Report, Section, Table
 
-__all__ = ["fmt", "progress_printer", "render_markdown", "render_terminal", "use_color"]
+__all__ = ["fmt", "header_lines", "progress_printer", "render_markdown", "render_terminal",
+           "use_color"]
 
 _MD_LIMIT = 60000  # GitHub comments are capped at 65,536 characters
 
@@ -57,7 +58,8 @@ def fmt(name: str, value: Any) -> str:
     return str(value)
 
 
-def _header(report: Report) -> list[tuple[str, str]]:
+def header_lines(report: Report) -> list[tuple[str, str]]:
+    """Where the report came from, as (label, value) pairs, for every renderer."""
     w = report.window
     out = [("dataset", report.root),
            ("window", f"{w.get('from') or 'start'} .. {w.get('to') or 'end'}"),
@@ -90,7 +92,7 @@ def render_terminal(report: Report, stream: TextIO | None = None, *, rows: int =
         return f"\033[2m{s}\033[0m" if color else s
 
     lines = [bold(f"otelytics {report.kind}")]
-    lines += [f"  {k}: {v}" for k, v in _header(report)]
+    lines += [f"  {k}: {v}" for k, v in header_lines(report)]
     for section in report.sections:
         lines += ["", bold(f"== {section.title} ==")]
         width = max((len(k) for k in section.figures), default=0)
@@ -145,7 +147,7 @@ def _md_section(section: Section, rows: int) -> list[str]:
 def render_markdown(report: Report, *, rows: int = 10) -> str:
     """The report as GitHub-flavoured Markdown, kept under 60,000 characters."""
     head = [f"## otelytics {report.kind}", ""]
-    head += [f"- **{k}**: {_md_escape(v)}" for k, v in _header(report)]
+    head += [f"- **{k}**: {_md_escape(v)}" for k, v in header_lines(report)]
     head.append("")
     for limit in (rows, 5, 3, 1):
         body = [line for s in report.sections for line in _md_section(s, limit)]

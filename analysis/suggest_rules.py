@@ -635,6 +635,52 @@ def error_hotspots(ctx: Context) -> Iterator[Item]:
 # --------------------------------------------------------------------------------- performance
 
 
+def p95_regression(ctx: Context) -> Iterator[Item]:
+    """Operations whose p95 grew against their own history: the period of the same length just
+    before the window (same filters). Needs a bounded window; silent otherwise."""
+    from otelytics.analysis.dataset import Window, open_dataset
+
+    c = ctx.config
+    w = ctx.ds.window
+    if w.start is None or w.end is None:
+        return
+    before = Window(w.start - (w.end - w.start), w.start)
+    q = """SELECT service_name AS service, name, count(*) AS n,
+                  quantile_cont(duration_us / 1e6, 0.95) AS p95, avg(duration_us) / 1e6 AS mean
+           FROM spans GROUP BY ALL HAVING count(*) >= ? ORDER BY ALL"""
+    with open_dataset(ctx.ds.root, window=before, filters=ctx.ds.filters) as old_ds:
+        if not old_ds.files["spans"]:
+            return
+        old = {(r["service"], r["name"]): r
+               for r in old_ds.sql(q, [c.regression_min_calls]).to_pylist()}
+    for r in ctx.rows(q, [c.regression_min_calls]):
+        o = old.get((r["service"], r["name"]))
+        if (o is None or r["p95"] < c.regression_ratio * o["p95"]
+                or r["p95"] - o["p95"] < c.regression_min_delta_s):
+            continue
+        extra = max(0.0, (r["mean"] - o["mean"]) * r["n"])
+        ex = ctx.rows(f"""SELECT min_by(trace_id, (-duration_us, span_id), {ctx.ex_n}) AS ex
+                          FROM spans WHERE service_name IS NOT DISTINCT FROM ? AND name = ?""",
+                      [r["service"], r["name"]])[0]["ex"]
+        yield ctx.make(
+            "p95-regression", Category.PERFORMANCE,
+            f"{r['name']} got slower: p95 {o['p95']:.3g}s -> {r['p95']:.3g}s",
+            {"service": r["service"], "name": r["name"]},
+            detail=(f"p95 of {r['name']} is {r['p95'] / o['p95']:.1f}x the previous period's "
+                    f"({r['n']} calls now, {o['n']} before); mean {o['mean']:.3g}s -> "
+                    f"{r['mean']:.3g}s."),
+            fix="Look at what changed between the periods (deploys, input sizes, a dependency) "
+                "in the slowest traces; `otelytics compare` shows the two periods side by side.",
+            validate=f"`otelytics check --max-increase p95:{r['name']}=20%` against the "
+                     "previous period.",
+            confidence=0.6, affected=r["n"], saving_seconds=extra,
+            evidence={"calls": r["n"], "p95_s": r["p95"], "previous_p95_s": o["p95"],
+                      "previous_calls": o["n"], "mean_s": r["mean"],
+                      "previous_mean_s": o["mean"]},
+            examples=list(ex or []),
+        ), ctx.totals.spans
+
+
 def slow_p95(ctx: Context) -> Iterator[Item]:
     """Operations with a heavy tail: p95 at least ``slow_ratio`` x the median.
 
@@ -788,6 +834,6 @@ def data_quality(ctx: Context) -> Iterator[Item]:
 RULES: tuple[Callable[[Context], Iterator[Item]], ...] = (
     repeated_calls, prompt_cache_misses, cheaper_model, dominant_cost, expensive_sessions,
     max_tokens_cutoff, retry_loops, rate_limit_storms, error_hotspots, slow_p95,
-    sequential_calls, data_quality,
+    p95_regression, sequential_calls, data_quality,
 )
 """Every rule, in a fixed order (the final order is by priority)."""

@@ -86,6 +86,9 @@ class SuggestConfig:
     slow_min_calls: int = 20
     slow_ratio: float = 3.0
     slow_min_p95_s: float = 0.1
+    regression_ratio: float = 1.5
+    regression_min_calls: int = 20
+    regression_min_delta_s: float = 0.05
     sequential_min_siblings: int = 5
     sequential_min_saving_s: float = 0.1
     session_min_sessions: int = 10

@@ -189,3 +189,17 @@ def test_data_dir_from_environment(data, capsys, monkeypatch):
     monkeypatch.setenv("OTELYTICS_DATA_DIR", data["root"])
     code, out, _ = _check(capsys, *CUR, "--max-cost", "100")
     assert code == 0 and "ok    cost 1.5000 USD <= max 100.0000 USD" in out
+
+
+def test_relative_tokens_per_day_and_json_pass(data, capsys):
+    cur = sum(r["gen_ai_input_tokens"] + r["gen_ai_output_tokens"]
+              for r in data["cur"] if r.get("gen_ai_input_tokens"))
+    base = sum(r["gen_ai_input_tokens"] + r["gen_ai_output_tokens"]
+               for r in data["base"] if r.get("gen_ai_input_tokens"))
+    code, out, _ = _check(capsys, data["root"], *CUR, "--baseline-since", "2d",
+                          "--max-increase", "tokens=200%", "--format", "json")
+    doc = json.loads(out)
+    [r] = doc["results"]
+    assert r["value"] == pytest.approx(cur) and r["baseline"] == pytest.approx(base / 2)
+    assert cur / (base / 2) - 1 < 2.0
+    assert code == 0 and doc["passed"] is True and r["breached"] is False

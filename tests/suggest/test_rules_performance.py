@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 
+from otelytics.analysis.dataset import Window
 from tests.builders import span
 from tests.suggest.conftest import at, only
 
@@ -65,3 +68,40 @@ def test_sequential_siblings_silent(run, case):
     else:  # 6 x 15 ms: parallelising saves 75 ms per run, under the 0.1 s floor
         rows = _family("6" * 32, [0.02 * i for i in range(6)], 15)
     assert only(run(rows), "sequential-calls") == []
+
+
+def _days(before_ms: list[float], now_ms: list[float]) -> list[dict]:
+    day1, day2 = at(0).replace(hour=0), at(0).replace(hour=0) + dt.timedelta(days=1)
+    rows = [span("score", start=day1 + dt.timedelta(minutes=i), duration_ms=d)
+            for i, d in enumerate(before_ms)]
+    rows += [span("score", start=day2 + dt.timedelta(minutes=i), duration_ms=d)
+             for i, d in enumerate(now_ms)]
+    return rows
+
+
+def test_p95_regression_against_the_previous_period(run):
+    before = [100 + 2 * i for i in range(30)]
+    now = [150 + 5 * i for i in range(30)]
+    day2 = at(0).replace(hour=0) + dt.timedelta(days=1)
+    window = Window(day2, day2 + dt.timedelta(days=1))
+    rows = _days(before, now)
+    [s] = only(run(rows, window=window), "p95-regression")
+    old_p95, new_p95 = np.percentile(np.array(before) / 1e3, 95), np.percentile(
+        np.array(now) / 1e3, 95)
+    assert s.evidence["previous_p95_s"] == pytest.approx(old_p95)
+    assert s.evidence["p95_s"] == pytest.approx(new_p95)
+    assert s.saving_seconds == pytest.approx((np.mean(now) - np.mean(before)) / 1e3 * 30)
+    assert s.examples[0] == max(rows[30:], key=lambda r: r["duration_us"])["trace_id"]
+
+
+@pytest.mark.parametrize("case", ["steady", "unbounded_window", "no_history"])
+def test_p95_regression_silent(run, case):
+    day2 = at(0).replace(hour=0) + dt.timedelta(days=1)
+    window = Window(day2, day2 + dt.timedelta(days=1))
+    rows = _days([100 + 2 * i for i in range(30)], [105 + 2 * i for i in range(30)])
+    if case == "unbounded_window":
+        rows = _days([100] * 30, [300] * 30)
+        window = Window(day2, None)
+    elif case == "no_history":
+        rows = _days([], [300] * 30)
+    assert only(run(rows, window=window), "p95-regression") == []
