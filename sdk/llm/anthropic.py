@@ -164,7 +164,7 @@ def _wrap_stream(inv: Invocation, result: Any) -> Any:
 
 
 def _finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
-    if hasattr(result, "http_response") and hasattr(result, "parse"):
+    if type(result).__name__ in _RAW_TYPES:
         # with_raw_response: the body is read, parse() is cached for the app;
         # with_streaming_response: the app has not read it yet, so neither do we
         if kwargs.get("stream") is True or type(result).__name__ != "LegacyAPIResponse":
@@ -181,6 +181,7 @@ def _finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
 
 
 # --- messages.stream(): the request is made in the manager's __enter__ -------------------
+_RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
 _SYNC_ATTR = "_MessageStreamManager__api_request"
 _ASYNC_ATTR = "_AsyncMessageStreamManager__api_request"
 

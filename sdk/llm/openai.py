@@ -210,8 +210,13 @@ class _AsyncHidingStreamProxy(AsyncStreamProxy):
         return item
 
 
+_RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
+
+
 def _is_raw(result: Any) -> bool:
-    return hasattr(result, "http_response") and hasattr(result, "parse")
+    """A ``with_raw_response`` / ``with_streaming_response`` result (a type-name check: a
+    ``hasattr`` on a pydantic model raises and catches an AttributeError)."""
+    return type(result).__name__ in _RAW_TYPES
 
 
 def _parse_raw(result: Any) -> Any:

@@ -159,3 +159,15 @@ def test_uninstrument_restores(claude, fake, spans):
         inst.instrument()
     claude.messages.create(model=CLAUDE, max_tokens=64, messages=MSGS)
     assert len(llm_spans(spans)) == 1
+
+
+def test_raw_response_variants(claude, fake, spans):
+    fake.script(CACHED, CACHED)
+    raw = claude.messages.with_raw_response.create(model=CLAUDE, max_tokens=64, messages=MSGS)
+    assert raw.parse().usage.cache_read_input_tokens == 1000
+    with claude.messages.with_streaming_response.create(model=CLAUDE, max_tokens=64,
+                                                        messages=MSGS) as r:
+        assert b"Paris." in b"".join(r.iter_bytes())  # still the app's to read
+    first, second = sorted(llm_spans(spans), key=lambda s: s.start_time)
+    _check_cached_usage(first)
+    assert a.GEN_AI_USAGE_INPUT_TOKENS not in second.attributes
