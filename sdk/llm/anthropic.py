@@ -28,8 +28,10 @@ from otelytics.llm._wrap import (
     Patcher,
     end_unread,
     fingerprint_of,
+    is_raw,
     is_set,
     make_wrappers,
+    parse_raw,
     request_attributes,
     server_of,
     start,
@@ -164,13 +166,12 @@ def _wrap_stream(inv: Invocation, result: Any) -> Any:
 
 
 def _finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
-    if type(result).__name__ in _RAW_TYPES:
-        # with_raw_response: the body is read, parse() is cached for the app;
-        # with_streaming_response: the app has not read it yet, so neither do we
-        if kwargs.get("stream") is True or type(result).__name__ != "LegacyAPIResponse":
+    if is_raw(result):
+        msg = None if kwargs.get("stream") is True else parse_raw(result, kwargs)
+        if msg is None:
             end_unread(inv)
             return result
-        _message(inv, result.parse())
+        _message(inv, msg)
         inv.end()
         return result
     if kwargs.get("stream") is True:
@@ -181,7 +182,6 @@ def _finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
 
 
 # --- messages.stream(): the request is made in the manager's __enter__ -------------------
-_RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse"})
 _SYNC_ATTR = "_MessageStreamManager__api_request"
 _ASYNC_ATTR = "_AsyncMessageStreamManager__api_request"
 
