@@ -101,12 +101,16 @@ def _usage(inv: Invocation, usage: Any) -> None:
     if write is None:
         write = getattr(usage, "cache_write_input_tokens", None)
     out = getattr(usage, "output_tokens", None)
+    # a stream's message_delta may repeat some figures and leave others null: keep what
+    # message_start said for the ones it leaves out
+    if read is None:
+        read = inv.cache_read
+    if write is None:
+        write = inv.cache_creation
+    if raw_in is None and inv.input_tokens is not None:
+        raw_in = inv.input_tokens - (inv.cache_read or 0) - (inv.cache_creation or 0)
     if raw_in is not None:
         inv.set_usage(input_tokens=raw_in + (read or 0) + (write or 0),
-                      cache_read=read, cache_creation=write)
-    elif read is not None or write is not None:
-        base = (inv.input_tokens or 0) - (inv.cache_read or 0) - (inv.cache_creation or 0)
-        inv.set_usage(input_tokens=base + (read or 0) + (write or 0),
                       cache_read=read, cache_creation=write)
     if out is not None:
         inv.set_usage(output_tokens=out)
