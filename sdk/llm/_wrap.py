@@ -202,3 +202,29 @@ def end_unread(inv: Invocation) -> None:
 
 def _nothing() -> None:
     return None
+
+
+RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse",
+                       "BinaryAPIResponse"})
+
+
+def is_raw(result: Any) -> bool:
+    """A ``with_raw_response`` / ``with_streaming_response`` result (a type-name check: a
+    ``hasattr`` on a pydantic model raises and catches an AttributeError)."""
+    return type(result).__name__ in RAW_TYPES
+
+
+def parse_raw(result: Any, kwargs: dict[str, Any]) -> Any:
+    """The parsed body behind a raw response, or None when we must not read it.
+
+    ``with_raw_response`` has read the body and caches the parse for the app;
+    ``with_streaming_response`` (header ``X-Stainless-Raw-Response: stream``) has not, and an
+    async response parses only with ``await``: both are left alone.
+    """
+    if not is_raw(result):
+        return result
+    headers = kwargs.get("extra_headers")
+    mode = headers.get("X-Stainless-Raw-Response") if isinstance(headers, dict) else None
+    if mode == "stream" or type(result).__name__ == "AsyncAPIResponse":
+        return None
+    return result.parse()

@@ -28,8 +28,10 @@ from otelytics.llm._wrap import (
     Patcher,
     end_unread,
     fingerprint_of,
+    is_raw,
     is_set,
     make_wrappers,
+    parse_raw,
     request_attributes,
     server_of,
     start,
@@ -99,12 +101,16 @@ def _usage(inv: Invocation, usage: Any) -> None:
     if write is None:
         write = getattr(usage, "cache_write_input_tokens", None)
     out = getattr(usage, "output_tokens", None)
+    # a stream's message_delta may repeat some figures and leave others null: keep what
+    # message_start said for the ones it leaves out
+    if read is None:
+        read = inv.cache_read
+    if write is None:
+        write = inv.cache_creation
+    if raw_in is None and inv.input_tokens is not None:
+        raw_in = inv.input_tokens - (inv.cache_read or 0) - (inv.cache_creation or 0)
     if raw_in is not None:
         inv.set_usage(input_tokens=raw_in + (read or 0) + (write or 0),
-                      cache_read=read, cache_creation=write)
-    elif read is not None or write is not None:
-        base = (inv.input_tokens or 0) - (inv.cache_read or 0) - (inv.cache_creation or 0)
-        inv.set_usage(input_tokens=base + (read or 0) + (write or 0),
                       cache_read=read, cache_creation=write)
     if out is not None:
         inv.set_usage(output_tokens=out)
@@ -164,13 +170,12 @@ def _wrap_stream(inv: Invocation, result: Any) -> Any:
 
 
 def _finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
-    if hasattr(result, "http_response") and hasattr(result, "parse"):
-        # with_raw_response: the body is read, parse() is cached for the app;
-        # with_streaming_response: the app has not read it yet, so neither do we
-        if kwargs.get("stream") is True or type(result).__name__ != "LegacyAPIResponse":
+    if is_raw(result):
+        msg = None if kwargs.get("stream") is True else parse_raw(result, kwargs)
+        if msg is None:
             end_unread(inv)
             return result
-        _message(inv, result.parse())
+        _message(inv, msg)
         inv.end()
         return result
     if kwargs.get("stream") is True:

@@ -30,8 +30,10 @@ from otelytics.llm._wrap import (
     Patcher,
     end_unread,
     fingerprint_of,
+    is_raw,
     is_set,
     make_wrappers,
+    parse_raw,
     request_attributes,
     server_of,
     start,
@@ -210,24 +212,9 @@ class _AsyncHidingStreamProxy(AsyncStreamProxy):
         return item
 
 
-def _is_raw(result: Any) -> bool:
-    return hasattr(result, "http_response") and hasattr(result, "parse")
-
-
-def _parse_raw(result: Any) -> Any:
-    """The parsed body of a ``with_raw_response`` result (read already; the SDK caches the
-    parse for the app), or None for a ``with_streaming_response`` one, whose body the app
-    has not read yet and which we must not read for it."""
-    if not _is_raw(result):
-        return result
-    if type(result).__name__ == "LegacyAPIResponse":
-        return result.parse()
-    return None
-
-
 def _stream_result(inv: Invocation, result: Any, kwargs: dict[str, Any], handler: Any,
                    hide: bool = False) -> Any:
-    if _is_raw(result):
+    if is_raw(result):
         end_unread(inv)
         return result
     inv.output_parts = []
@@ -241,7 +228,7 @@ def _chat_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
         return _stream_result(inv, result, kwargs, _chat_chunk,
                               kwargs.get("stream_options") is _INJECTED)
-    resp = _parse_raw(result)
+    resp = parse_raw(result, kwargs)
     if resp is None:
         end_unread(inv)
         return result
@@ -318,7 +305,7 @@ def _responses_event(st: StreamState, event: Any) -> None:
 def _responses_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
         return _stream_result(inv, result, kwargs, _responses_event)
-    resp = _parse_raw(result)
+    resp = parse_raw(result, kwargs)
     if resp is None:
         end_unread(inv)
         return result
@@ -346,7 +333,7 @@ def _embeddings_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | Non
 
 
 def _embeddings_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
-    resp = _parse_raw(result)
+    resp = parse_raw(result, kwargs)
     if resp is None:
         end_unread(inv)
         return result

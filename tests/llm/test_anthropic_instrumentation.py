@@ -159,3 +159,33 @@ def test_uninstrument_restores(claude, fake, spans):
         inst.instrument()
     claude.messages.create(model=CLAUDE, max_tokens=64, messages=MSGS)
     assert len(llm_spans(spans)) == 1
+
+
+def test_raw_response_variants(claude, fake, spans):
+    fake.script(CACHED, CACHED)
+    raw = claude.messages.with_raw_response.create(model=CLAUDE, max_tokens=64, messages=MSGS)
+    assert raw.parse().usage.cache_read_input_tokens == 1000
+    with claude.messages.with_streaming_response.create(model=CLAUDE, max_tokens=64,
+                                                        messages=MSGS) as r:
+        assert b"Paris." in b"".join(r.iter_bytes())  # still the app's to read
+    first, second = sorted(llm_spans(spans), key=lambda s: s.start_time)
+    _check_cached_usage(first)
+    assert a.GEN_AI_USAGE_INPUT_TOKENS not in second.attributes
+
+
+def test_stream_usage_delta_with_null_cache_figures_keeps_the_start_ones(spans):
+    """A message_delta that repeats input_tokens but leaves the cache figures null must not
+    drop the cache tokens message_start reported."""
+    from anthropic.types import MessageDeltaUsage, Usage
+
+    from otelytics.llm import _core
+    from otelytics.llm.anthropic import _usage
+
+    inv = _core.begin("anthropic", "chat", CLAUDE)
+    _usage(inv, Usage(input_tokens=50, output_tokens=1, cache_read_input_tokens=1000,
+                      cache_creation_input_tokens=150))
+    _usage(inv, MessageDeltaUsage(input_tokens=50, output_tokens=7,
+                                  cache_read_input_tokens=None,
+                                  cache_creation_input_tokens=None, server_tool_use=None))
+    inv.end()
+    _check_cached_usage(one_span(spans))
