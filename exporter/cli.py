@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Merge small Parquet files of each partition into files of about "
                     "--target-size, sorted by service, name and time. Publishes the merged file "
                     "before deleting its sources, so readers never see fewer rows; re-running "
-                    "finishes an interrupted compaction. Today's partition only with --day.")
+                    "finishes an interrupted compaction. Today's partition only with --day or "
+                    "--include-today.")
     p.add_argument("root", help="dataset root: a folder or s3://bucket/prefix")
     p.add_argument("--signal", choices=("spans", "metrics", "logs"), help="only this signal")
     when = p.add_mutually_exclusive_group()
@@ -72,13 +73,15 @@ def _duration(text: str, flag: str) -> dt.timedelta:
 
 
 def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    import pyarrow as pa
+
     from otelytics.exporter.tools import ToolError
 
     try:
         return fn(*args, **kwargs)
     except ToolError as exc:
         raise CliError(str(exc)) from None
-    except OSError as exc:  # storage failures mid-run: one line, exit 1 (nothing half-done)
+    except (OSError, pa.ArrowException) as exc:  # storage failures mid-run: one line, exit 1
         raise CliError(f"storage error: {' '.join(str(exc).split())}", 1) from None
 
 

@@ -45,7 +45,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from otelytics.exporter.layout import SIGNALS
 from otelytics.exporter.receiver import config as C
 from otelytics.exporter.receiver.decode import REQUEST_TYPES, to_tables, validate
-from otelytics.exporter.receiver.spool import Segment, Spool, SpoolClosed, read_frames
+from otelytics.exporter.receiver.spool import (
+    Segment,
+    Spool,
+    SpoolClosed,
+    _fsync_dir,
+    read_frames,
+)
 from otelytics.exporter.writer import write_file
 from otelytics.semconv import metrics as M
 
@@ -172,8 +178,12 @@ class Receiver:
             pass
         rid = uuid.uuid4().hex[:12]
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(rid)
+        with open(tmp, "w") as f:  # durable before any file is named after it
+            f.write(rid)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(self.spool_dir)
         return rid
 
     # --- life cycle -----------------------------------------------------------------------

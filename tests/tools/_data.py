@@ -133,3 +133,21 @@ def cli_json(*args: str) -> tuple[int, dict]:
     r = run_cli(*args, "--json")
     assert "Traceback" not in r.stderr, r.stderr
     return r.returncode, json.loads(r.stdout)
+
+
+def cli_inproc(*args: str) -> subprocess.CompletedProcess[str]:
+    """The ``otelytics`` CLI's ``main`` in this process (the same code as the console script,
+    without an interpreter start): returncode, stdout and stderr as a subprocess would give."""
+    import contextlib
+    import io
+
+    from otelytics.analysis.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse usage errors
+            code = int(exc.code or 0)
+    return subprocess.CompletedProcess(["otelytics", *args], code, out.getvalue(),
+                                       err.getvalue())

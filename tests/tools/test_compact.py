@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from otelytics.exporter import tools
 from otelytics.exporter.schema import SPAN_SCHEMA
 from tests.tools._data import (
+    cli_inproc,
     cli_json,
     days_ago,
     run_cli,
@@ -149,7 +150,7 @@ def test_usage_errors_are_one_line_exit_2(root: Path, tmp_path: Path):
         (("compact", str(root), "--since", "yesterday"), "--since"),
         (("compact", str(root), "--day", "2026-13-45"), "invalid day"),
     ]:
-        r = run_cli(*args)
+        r = cli_inproc(*args)
         assert r.returncode == 2, (args, r.stderr)
         assert needle in r.stderr and "Traceback" not in r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
@@ -275,3 +276,20 @@ def test_a_second_compaction_of_the_same_root_is_refused(root: Path):
     r = run_cli("compact", str(root))  # released: runs, and the lock file is not "foreign"
     assert r.returncode == 0 and len(_part_files(root, "spans", day)) == 1
     assert tools.validate(root).ok
+
+
+def test_files_from_the_dataset_writer_compact_and_validate(root: Path):
+    """Inputs written by the project's own writer (dictionary columns, its metadata)."""
+    import pyarrow.dataset as pads
+
+    from otelytics.exporter.writer import write_file
+
+    day = days_ago(1)
+    for i in range(5):
+        write_file(str(root), "spans", table("spans", 64, day, seed=i))
+    before = pads.dataset(root / "spans", format="parquet").to_table().sort_by("span_id")
+    code, _ = cli_json("compact", str(root))
+    assert code == 0 and len(_part_files(root, "spans", day)) == 1
+    after = pads.dataset(root / "spans", format="parquet").to_table().sort_by("span_id")
+    assert after.num_rows == 5 * 64 and after.equals(before)
+    assert cli_json("validate", str(root))[0] == 0

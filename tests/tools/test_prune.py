@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from otelytics.exporter import tools
-from tests.tools._data import cli_json, days_ago, run_cli, small_files
+from tests.tools._data import cli_inproc, cli_json, days_ago, run_cli, small_files
 
 
 def _days(root: Path, signal: str) -> list[str]:
@@ -68,9 +68,9 @@ def test_partition_boundary_is_exact():
 
 
 def test_usage_errors(root: Path, tmp_path: Path):
-    r = run_cli("prune", str(root))
+    r = cli_inproc("prune", str(root))
     assert r.returncode == 2 and "--older-than" in r.stderr
-    r = run_cli("prune", str(root), "--older-than", "ninety days")
+    r = cli_inproc("prune", str(root), "--older-than", "ninety days")
     assert r.returncode == 2 and "invalid duration" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("prune", str(tmp_path / "nope"), "--older-than", "90d")
+    r = cli_inproc("prune", str(tmp_path / "nope"), "--older-than", "90d")
     assert r.returncode == 2 and "no dataset at" in r.stderr

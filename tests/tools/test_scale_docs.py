@@ -122,6 +122,23 @@ def test_duckdb_one_liner_in_the_doc_reads_a_dataset(tmp_path: Path):
     assert sum(r[1] for r in rows) == 30
 
 
+def test_polars_and_pandas_one_liners_in_the_doc_read_a_dataset(tmp_path: Path):
+    import pandas as pd
+    import polars as pl
+
+    from tests.tools._data import days_ago, small_files
+
+    small_files(tmp_path, "spans", days_ago(1), 2, 10)
+    small_files(tmp_path, "spans", "2026-10-31", 1, 10)  # before the doc's dt filter
+    m = re.search(r"```python\n(spans = pl\.scan_parquet.*?)```", DOC.read_text(), re.S)
+    assert m, "the polars/pandas example is missing"
+    code = m.group(1).replace("s3://my-bucket/otelytics", str(tmp_path))
+    ns: dict = {"pl": pl, "pd": pd}
+    exec(code, ns)
+    assert ns["spans"].select(pl.len()).collect().item() == 30
+    assert len(ns["df"]) == 20 and set(ns["df"]["dt"].astype(str)) == {days_ago(1)}
+
+
 if __name__ == "__main__":
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else DOC
     path.write_text(render(path.read_text()))

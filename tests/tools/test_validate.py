@@ -11,7 +11,15 @@ import pyarrow.parquet as pq
 
 from otelytics.exporter import tools
 from otelytics.exporter.schema import METADATA_KEY, SPAN_SCHEMA
-from tests.tools._data import cli_json, days_ago, run_cli, small_files, table, write_part
+from tests.tools._data import (
+    cli_inproc,
+    cli_json,
+    days_ago,
+    run_cli,
+    small_files,
+    table,
+    write_part,
+)
 
 
 def test_clean_dataset_counts_rows_per_partition(root: Path):
@@ -116,13 +124,13 @@ def test_corrupt_data_page_behind_a_good_footer_is_found_by_the_full_read(root: 
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path, root: Path):
-    r = run_cli("validate", str(tmp_path / "missing"))
+    r = cli_inproc("validate", str(tmp_path / "missing"))
     assert r.returncode == 2 and "no dataset at" in r.stderr and "Traceback" not in r.stderr
     f = tmp_path / "file"
     f.write_text("x")
-    r = run_cli("validate", str(f))
+    r = cli_inproc("validate", str(f))
     assert r.returncode == 2 and "is a file" in r.stderr
-    r = run_cli("validate", str(root), "--staging-older-than", "soon")
+    r = cli_inproc("validate", str(root), "--staging-older-than", "soon")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
 
 
