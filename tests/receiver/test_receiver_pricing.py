@@ -7,6 +7,7 @@ costs come from genai_prices.calc_price for the same usage, independently of our
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -71,3 +72,41 @@ def test_without_genai_prices_received_spans_are_unpriced(serve, tmp_path):
         assert rows[name][:2] == (None, "unpriced"), name
     assert rows["costed"][:2] == (1.25, "provider")
     assert rows["plain"][:2] == (None, None)
+
+
+def test_openlit_style_anthropic_span_is_normalised_then_priced():
+    # gen_ai.system only, input reported WITHOUT the cache, the cache_write spelling: the
+    # receiver's columns must say what the SDK's enrichment would (tests/llm/test_enrich.py)
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    from otelytics.exporter.receiver.decode import to_tables
+
+    req = ExportTraceServiceRequest()
+    span = req.resource_spans.add().scope_spans.add().spans.add(
+        trace_id=b"\1" * 16, span_id=b"\2" * 8, name="chat", start_time_unix_nano=1_764_000_000
+        * 10**9, end_time_unix_nano=1_764_000_001 * 10**9)
+    for key, value in (("gen_ai.system", AnyValue(string_value="anthropic")),
+                       ("gen_ai.request.model", AnyValue(string_value="claude-haiku-4-5")),
+                       ("gen_ai.usage.input_tokens", AnyValue(int_value=50)),
+                       ("gen_ai.usage.output_tokens", AnyValue(int_value=20)),
+                       ("gen_ai.usage.cache_read.input_tokens", AnyValue(int_value=4000)),
+                       ("gen_ai.usage.cache_write.input_tokens", AnyValue(int_value=600))):
+        span.attributes.append(KeyValue(key=key, value=value))
+    (table,) = to_tables("spans", [req]).values()
+    row = table.to_pylist()[0]
+    assert row["gen_ai_provider_name"] == "anthropic"
+    assert (row["gen_ai_input_tokens"], row["gen_ai_cache_read_tokens"],
+            row["gen_ai_cache_creation_tokens"]) == (4650, 4000, 600)
+    want = float(genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=4650, output_tokens=20, cache_read_tokens=4000,
+                           cache_write_tokens=600), "claude-haiku-4-5",
+        provider_id="anthropic",
+        genai_request_timestamp=datetime.fromtimestamp(1_764_000_000, UTC)).total_price)
+    assert row["cost_usd"] == pytest.approx(want, rel=1e-9) and row["cost_source"] == "price_table"
+    attrs = dict(row["attributes"])
+    assert attrs["gen_ai.system"] == "anthropic"
+    assert attrs[OTELYTICS_COST_PRICE_VERSION].startswith("genai-prices")
+    assert "gen_ai.usage.input_tokens" not in attrs  # in its column only, not duplicated
