@@ -34,7 +34,15 @@ from otelytics.exporter.schema import (
 )
 from otelytics.semconv import attributes as A
 
-__all__ = ["encode_value", "logs_to_table", "metrics_to_table", "spans_to_table"]
+__all__ = [
+    "BAD",
+    "coercer",
+    "encode_value",
+    "logs_to_table",
+    "metrics_to_table",
+    "spans_to_table",
+    "to_int",
+]
 
 _SCOPE = "otelytics"  # otelytics._state.SCOPE, without importing the SDK runtime
 _FUNCTION = A.OtelyticsSpanTypeValues.FUNCTION.value
@@ -42,7 +50,9 @@ _LLM = A.OtelyticsSpanTypeValues.LLM.value
 _TOOL = A.OtelyticsSpanTypeValues.TOOL.value
 _EXECUTE_TOOL = "execute_tool"
 _WORKFLOW = A.OtelyticsSpanTypeValues.WORKFLOW.value
-_BAD = object()
+BAD: Any = object()
+"""What a coercion returns for a value that does not fit the column's type (it then stays
+in the attribute map). Shared with the OTLP receiver so both writers promote alike."""
 
 
 def encode_value(value: Any) -> str:
@@ -66,18 +76,19 @@ def _to_str(v: Any) -> Any:
     return v if type(v) is str else encode_value(v)
 
 
-def _to_int(v: Any) -> Any:
+def to_int(v: Any) -> Any:
+    """``v`` as an int64 (ints, integral floats, decimal strings), else :data:`BAD`."""
     t = type(v)
     if t is int:
-        return v if -(2**63) <= v < 2**63 else _BAD
+        return v if -(2**63) <= v < 2**63 else BAD
     if t is float and v.is_integer():
         return int(v)
     if t is str:
         try:
             return int(v)
         except ValueError:
-            return _BAD
-    return _BAD
+            return BAD
+    return BAD
 
 
 def _to_float(v: Any) -> Any:
@@ -90,8 +101,8 @@ def _to_float(v: Any) -> Any:
         try:
             return float(v)
         except ValueError:
-            return _BAD
-    return _BAD
+            return BAD
+    return BAD
 
 
 def _to_bool(v: Any) -> Any:
@@ -99,14 +110,16 @@ def _to_bool(v: Any) -> Any:
         return v
     if type(v) is str and v.lower() in ("true", "false"):
         return v.lower() == "true"
-    return _BAD
+    return BAD
 
 
-def _coercer(t: pa.DataType) -> Any:
+def coercer(t: pa.DataType) -> Any:
+    """The coercion for a promoted column of Arrow type ``t``: value -> column value or
+    :data:`BAD`. The one rule for the SDK exporter and the receiver (same span, same columns)."""
     if pa.types.is_string(t):
         return _to_str
     if pa.types.is_integer(t):
-        return _to_int
+        return to_int
     if pa.types.is_floating(t):
         return _to_float
     if pa.types.is_boolean(t):
@@ -118,7 +131,7 @@ def _coercer(t: pa.DataType) -> Any:
 _PY_TYPES = {pa.string(): str, pa.int64(): int, pa.float64(): float, pa.bool_(): bool}
 # attribute name -> (slot, coercion, the Python type that needs none)
 _PROMOTED: dict[str, tuple[int, Any, type]] = {
-    p.attribute: (i, _coercer(p.type), _PY_TYPES[p.type])
+    p.attribute: (i, coercer(p.type), _PY_TYPES[p.type])
     for i, p in enumerate(PROMOTED_SPAN_ATTRIBUTES)
 }
 
@@ -318,8 +331,8 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
     resources = _Resources()
     promoted_get = promoted_names.get
     add_row = rows.append
-    last_resource: Any = _BAD
-    last_scope: Any = _BAD
+    last_resource: Any = BAD
+    last_scope: Any = BAD
     ridx, sname = 0, None
     add_key = keys.append
     add_value = values.append
@@ -371,7 +384,7 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
                 hit = promoted_get(k)
                 if hit is not None:
                     cv = v if type(v) is hit[2] else hit[1](v)
-                    if cv is not _BAD:
+                    if cv is not BAD:
                         promoted[hit[0]][i] = cv
                         used[hit[0]] = True
                         continue
@@ -381,8 +394,8 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
                 add_key(k)
                 add_value(v if type(v) is str else encode_value(v))
         if cache_write is not None:
-            cv = _to_int(cache_write)
-            if cv is not _BAD and promoted[_CACHE_CREATION][i] is None:
+            cv = to_int(cache_write)
+            if cv is not BAD and promoted[_CACHE_CREATION][i] is None:
                 promoted[_CACHE_CREATION][i] = cv
                 used[_CACHE_CREATION] = True
             else:

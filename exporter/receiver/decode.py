@@ -5,6 +5,11 @@ and converts the parsed messages when a spool segment is published, so conversio
 pure function of the message: the same spool segment always gives the same rows, which is what
 makes replay after a crash idempotent. Items that fail validation (ids of the wrong length) are
 counted by :func:`validate` and skipped by the converters with exactly the same rule.
+
+Spans with ``gen_ai.usage.*`` tokens and no ``otelytics.cost.*`` are priced here, with the
+SDK's :func:`otelytics.llm.enrich.enrich_attributes` (same rules, same price table, the span's
+start time as the price date), so every GenAI span reaches Parquet with a cost or
+``cost_source = "unpriced"`` whatever produced it. A span without usage pays two dict lookups.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
-from otelytics.exporter.convert import _BAD, _coercer, _to_int, encode_value
+from otelytics.exporter.convert import BAD, coercer, encode_value, to_int
 from otelytics.exporter.layout import partition_day
 from otelytics.exporter.schema import (
     LOG_SCHEMA,
@@ -29,6 +34,7 @@ from otelytics.exporter.schema import (
     PROMOTED_SPAN_ATTRIBUTES,
     SPAN_SCHEMA,
 )
+from otelytics.llm.enrich import enrich_attributes
 from otelytics.semconv import attributes as A
 
 __all__ = [
@@ -62,12 +68,16 @@ _I64 = (1 << 63) - 1
 # The exporter's coercion rules (a promoted value of the wrong type stays in the map), so the
 # same span lands in the same columns whether it came through the SDK exporter or OTLP.
 _PROMOTED: dict[str, tuple[str, Any]] = {
-    p.attribute: (p.column, _coercer(p.type)) for p in PROMOTED_SPAN_ATTRIBUTES
+    p.attribute: (p.column, coercer(p.type)) for p in PROMOTED_SPAN_ATTRIBUTES
 }
 _PROMOTED_COLUMNS = tuple(p.column for p in PROMOTED_SPAN_ATTRIBUTES)
+_ENRICH_PREFIXES = ("gen_ai.", "otelytics.")  # every attribute enrich_attributes reads
+_ENRICH_COLUMNS = tuple((p.attribute, p.column) for p in PROMOTED_SPAN_ATTRIBUTES
+                        if p.attribute.startswith(_ENRICH_PREFIXES))
 _FUNCTION = A.OtelyticsSpanTypeValues.FUNCTION.value
 _WORKFLOW = A.OtelyticsSpanTypeValues.WORKFLOW.value
 _SCOPE_SDK = "otelytics"
+_UNPRICED = A.OtelyticsCostSourceValues.UNPRICED.value
 _HAS_EVENT_NAME = "event_name" in LogRecord.DESCRIPTOR.fields_by_name
 
 
@@ -201,6 +211,48 @@ class _Repeated:
         return pa.array(self.values, type=typ).take(pa.array(self.index, pa.int32()))
 
 
+def _price(s: Any, row: int, promoted: dict[str, dict[int, Any]], keys: list[str],
+            values: list[str], first: int) -> None:
+    """Add the SDK enrichment (cost, normalised usage) to the row being built for span ``s``:
+    promoted values overwrite their column, the rest replace or join the row's map entries
+    (``keys[first:]``). Only called for spans with usage tokens and no cost."""
+    # what enrich reads, from what the row already holds (re-reading the protobuf costs
+    # ~6 µs/span): the typed columns, then the row's map entries (strings, JSON for others)
+    attrs: dict[str, Any] = {}
+    for attribute, column in _ENRICH_COLUMNS:
+        value = promoted[column].get(row)
+        if value is not None:
+            attrs[attribute] = value
+    for i in range(first, len(keys)):
+        if keys[i].startswith(_ENRICH_PREFIXES):
+            attrs.setdefault(keys[i], values[i])
+    try:
+        updates = enrich_attributes(attrs, s.start_time_unix_nano or None)
+    except Exception:  # a pricing bug must not lose the span: keep it, marked unpriced
+        updates = {A.OTELYTICS_COST_SOURCE: _UNPRICED}
+    if not updates:
+        return
+    for key, value in updates.items():
+        hit = _PROMOTED.get(key)
+        coerced = BAD if hit is None else hit[1](value)
+        if coerced is not BAD:
+            promoted[hit[0]][row] = coerced
+            text = None  # in its column: drop any map copy (a value that did not fit)
+        else:
+            text = encode_value(value)
+        for i in range(first, len(keys)):
+            if keys[i] == key:
+                if text is None:
+                    del keys[i], values[i]
+                else:
+                    values[i] = text
+                break
+        else:
+            if text is not None:
+                keys.append(key)
+                values.append(text)
+
+
 def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
     cols: dict[str, Any] = defaultdict(list)
     c_tid, c_sid, c_pid, c_ts = cols["trace_id"], cols["span_id"], cols["parent_span_id"], \
@@ -223,6 +275,9 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
     span_type = promoted["span_type"]
     estimator = promoted["estimator_name"]
     cache_creation = promoted["gen_ai_cache_creation_tokens"]
+    in_tokens = promoted["gen_ai_input_tokens"]
+    out_tokens = promoted["gen_ai_output_tokens"]
+    cost_usd, cost_source = promoted["cost_usd"], promoted["cost_source"]
     row = 0
     tid_add, sid_add, pid_add, ts_add = c_tid.append, c_sid.append, c_pid.append, c_ts.append
     name_add, kind_add, start_add, end_add = c_name.append, c_kind.append, c_start.append, \
@@ -283,7 +338,7 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
                         if hit is not None:
                             coerced = hit[1](value)
                             target = promoted[hit[0]]
-                            if coerced is not _BAD and row not in target:
+                            if coerced is not BAD and row not in target:
                                 target[row] = coerced
                                 continue
                         elif key == _CACHE_WRITE:
@@ -292,12 +347,15 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
                         key_add(key)
                         val_add(text if text is not None else encode_value(value))
                     if cache_write is not None:
-                        value = _to_int(cache_write)
-                        if value is not _BAD and row not in cache_creation:
+                        value = to_int(cache_write)
+                        if value is not BAD and row not in cache_creation:
                             cache_creation[row] = value
                         else:
                             key_add(_CACHE_WRITE)
                             val_add(encode_value(cache_write))
+                    if ((row in in_tokens or row in out_tokens) and row not in cost_usd
+                            and row not in cost_source):
+                        _price(s, row, promoted, a_keys, a_vals, a_off[-1])
                     off_add(len(a_keys))
                     if is_sdk:
                         stype = span_type.get(row)
