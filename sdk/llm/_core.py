@@ -451,7 +451,8 @@ def begin(provider: str, operation: str, model: str | None, *,
         parent_ctx = otel_context.get_current()
         frame: Frame | None = parent_ctx.get(FRAME_KEY)  # type: ignore[assignment]
         span = None
-        if own_span and _foreign_genai_span(parent_ctx):
+        outer = _foreign_genai_span(parent_ctx) if own_span else None
+        if outer is not None:
             own_span = False  # another instrumentation already records this call
         if own_span:
             attrs: dict[str, Any] = {
@@ -476,6 +477,8 @@ def begin(provider: str, operation: str, model: str | None, *,
         inv.ctx = otel_context.Context({**ctx, IN_LLM_CALL: inv})
         if span is None and attributes:
             inv.request_attrs = attributes
+        if outer is not None:
+            inv.adopt(outer)  # it wraps outside ours: still records at our start and end
         return inv
     except Exception:
         report_internal_error("llm call start")
@@ -492,17 +495,17 @@ def _set_missing(span: Span, attrs: dict[str, Any] | None) -> None:
         span.set_attributes(missing)
 
 
-def _foreign_genai_span(ctx: otel_context.Context) -> bool:
-    """The current span is another instrumentation's GenAI client span (e.g. the official
-    OpenAI instrumentation wrapping outside ours): one call, one span."""
+def _foreign_genai_span(ctx: otel_context.Context) -> Any:
+    """The current span when it is another instrumentation's GenAI client span (e.g. the
+    official OpenAI instrumentation wrapping outside ours: one call, one span), else None."""
     span = ctx.get(_SPAN_KEY)
     if span is None or getattr(span, "kind", None) is not SpanKind.CLIENT:
-        return False
+        return None
     attrs = getattr(span, "attributes", None)
     if not attrs or a.GEN_AI_OPERATION_NAME not in attrs:
-        return False
+        return None
     scope = getattr(span, "instrumentation_scope", None)
-    return scope is None or scope.name != _state.SCOPE
+    return span if scope is None or scope.name != _state.SCOPE else None
 
 
 # --- pricing and estimates (modules of otelytics.llm, imported when first needed) ---------
