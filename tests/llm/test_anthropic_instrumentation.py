@@ -173,6 +173,26 @@ def test_own_telemetry_span_is_enriched_with_our_attributes(fake, spans):
         assert stream_span.attributes[a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] > 0
 
 
+def test_own_telemetry_span_is_enriched_async(fake, spans):
+    fake.script(Reply(text="cut", input_tokens=40, output_tokens=64, finish_reason="max_tokens"))
+
+    async def call():
+        async with anthropic.AsyncAnthropic(base_url=fake.anthropic_base_url, api_key="k",
+                                            max_retries=0) as c:
+            stream = await c.messages.create(model=CLAUDE, max_tokens=64, messages=MSGS,
+                                             stream=True)
+            async for _ in stream:
+                pass
+
+    asyncio.run(call())
+    span = one_span(spans)
+    assert span.instrumentation_scope.name == "com.anthropic.sdk.python"
+    assert len(span.attributes[a.OTELYTICS_REQUEST_FINGERPRINT]) == 32
+    assert span.attributes[a.GEN_AI_RESPONSE_FINISH_REASONS] == ("max_tokens",)
+    assert span.attributes[a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] > 0
+    assert span.attributes[a.OTELYTICS_COST_USD] > 0
+
+
 def test_uninstrument_restores(claude, fake, spans):
     inst = AnthropicInstrumentor()
     inst.uninstrument()
