@@ -8,7 +8,12 @@ written to the Parquet dataset by default. The app talks to a local fake server
 clients at the real APIs and nothing else changes.
 
 What it does: a chat turn, a streamed answer, a tool call round trip, an Anthropic call that
-reads and writes the prompt cache, and a call that succeeds after a 429 and one retry.
+reads and writes the prompt cache, a call that succeeds after a 429 and one retry, the same
+FAQ question asked five times (``otelytics suggest``: repeated-calls, a response cache would
+serve four) and three Anthropic summaries cut at ``max_tokens`` (suggest: max-tokens-cutoff).
+
+    OTELYTICS_DATA_DIR=/tmp/x opentelemetry-instrument python examples/llm_app.py
+    otelytics suggest /tmp/x
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 GPT = "gpt-4o-mini"
 CLAUDE = "claude-haiku-4-5"
+FAQ = "How do I reset my password?"
+FAQ_ASKED = 5  # otelytics suggest's repeated-calls rule needs 5 identical requests
+SUMMARIES = 3  # ... and max-tokens-cutoff 3 cut outputs from one caller
 
 
 def get_weather(city: str) -> str:
@@ -42,11 +50,15 @@ def main() -> None:
             Reply(text="It is sunny in Paris, 21 C.", input_tokens=90, output_tokens=11),
             ErrorReply(429, retry_after=0),
             Reply(text="Retried fine.", input_tokens=9, output_tokens=3),
+            *[Reply(text="Open Settings > Account > Reset password.", input_tokens=1200,
+                    output_tokens=60)] * FAQ_ASKED,
             path="/chat/completions",
         )
         server.script(
             Reply(text="Bonjour !", input_tokens=2100, output_tokens=6, cache_read_tokens=1800,
                   cache_creation_tokens=250),
+            *[Reply(text="The report says that revenue grew because", input_tokens=900,
+                    output_tokens=32, finish_reason="max_tokens")] * SUMMARIES,
             path="/messages",
         )
         oai = openai.OpenAI(base_url=server.openai_base_url, api_key="sk-local", max_retries=2)
@@ -85,6 +97,18 @@ def main() -> None:
 
         # 5. a rate-limited call that the client retries
         print(oai.chat.completions.create(model=GPT, messages=msgs).choices[0].message.content)
+
+        # 6. the same support question, asked again and again (no response cache)
+        faq = [{"role": "user", "content": FAQ}]
+        for _ in range(FAQ_ASKED):
+            oai.chat.completions.create(model=GPT, messages=faq, temperature=0)
+
+        # 7. summaries with too small a max_tokens: each answer stops mid-sentence
+        for part in range(SUMMARIES):
+            cut = claude.messages.create(
+                model=CLAUDE, max_tokens=32,
+                messages=[{"role": "user", "content": f"Summarise part {part} of the report."}])
+            print(cut.stop_reason, cut.content[0].text)
         oai.close()
         claude.close()
 

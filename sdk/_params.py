@@ -27,6 +27,14 @@ _SECRET_VALUE = re.compile(
 )
 _MAX_ITEMS = 20
 _MAX_DEPTH = 3
+# object.__repr__ / function reprs carry a memory address: "<random.Random object at 0x7f..>",
+# "<function f at 0x7f..>". Every value would be unique (unbounded cardinality in analysis),
+# so the address goes: "<random.Random>", "<function f>".
+_ADDRESS = re.compile(r"\s+(?:object\s+)?at\s+0x[0-9A-Fa-f]+")
+
+
+def _without_address(text: str) -> str:
+    return _ADDRESS.sub("", text) if "0x" in text else text
 
 
 class SecretMatcher:
@@ -75,7 +83,7 @@ def render(value: Any, limit: int, is_secret: Callable[[str], bool], depth: int 
         shape = getattr(value, "shape", None)
         if shape is not None and not callable(shape):
             return _truncate(f"<{type(value).__name__} shape={tuple(shape)!r}>", limit)
-        text = repr(value)
+        text = _without_address(repr(value))
         return REDACTED if _SECRET_VALUE.match(text) else _truncate(text, limit)
     except Exception:
         return f"<unrepresentable {type(value).__name__}>"

@@ -85,6 +85,10 @@ def test_suggest_runs_on_the_main_job_and_every_suggestion_has_evidence(main_job
     assert doc["schema_version"] >= 1
     for s in doc["suggestions"]:
         assert s["fingerprint"] and s["category"] and s["evidence"]
+    # llm_app's workload: the FAQ asked 5 times, 3 Anthropic answers cut at max_tokens
+    by_rule = {s["rule"]: s for s in doc["suggestions"]}
+    assert by_rule["repeated-calls"]["evidence"]["calls"] == 5
+    assert by_rule["max-tokens-cutoff"]["evidence"]["truncated"] == 3
 
 
 def test_every_example_runs(python_run) -> None:

@@ -32,8 +32,9 @@ from otelytics.semconv import metrics as m
 __all__ = ["IN_LLM_CALL", "Invocation", "begin", "error_type_of", "fingerprint", "suppressed"]
 
 IN_LLM_CALL = otel_context.create_key("otelytics-llm-call")
-"""Set in the context while an instrumented call runs: nested wrappers (a helper that calls
-``create``, a second instrumentation pass) see it and add no second span."""
+"""Set in the context while an instrumented call runs (its value: the :class:`Invocation`):
+nested wrappers (a helper that calls ``create``, a second instrumentation pass) see it and add
+no second span, and the enrichment processor finds the call a foreign span records."""
 
 _INPUT = "input"
 _OUTPUT = "output"
@@ -190,7 +191,8 @@ class Invocation:
     """The running state of one GenAI call; created by :func:`begin`.
 
     ``span`` is ``None`` when another instrumentation (Anthropic's own telemetry) owns the
-    span: then only metrics and roll-ups are recorded here.
+    span: then metrics and roll-ups are recorded here, and :meth:`adopt` puts our attributes
+    on that foreign span (``foreign``) while it still records.
     """
 
     __slots__ = (
@@ -203,6 +205,7 @@ class Invocation:
         "extra",
         "finish_reasons",
         "first",
+        "foreign",
         "frame",
         "input_tokens",
         "model",
@@ -212,6 +215,7 @@ class Invocation:
         "output_tokens",
         "provider",
         "reasoning",
+        "request_attrs",
         "response_id",
         "response_model",
         "server",
@@ -251,6 +255,19 @@ class Invocation:
         self.output_messages: Any = None
         self.estimate_input: Callable[[], int | None] | None = None
         self.extra: dict[str, Any] | None = None
+        self.foreign: Span | None = None
+        self.request_attrs: dict[str, Any] | None = None
+
+    def adopt(self, span: Span) -> bool:
+        """Make ``span`` (another instrumentation's CLIENT span for this very call, started
+        inside our wrapper) the call's span: our request attributes (the fingerprint, ...) go
+        on it now, since its producer may end it before our wrapper sees the response.
+        Attributes it already has are left alone. True when adopted."""
+        if self.span is not None or self.foreign is not None or not span.is_recording():
+            return False
+        self.foreign = span
+        _set_missing(span, self.request_attrs)
+        return True
 
     # --- what the response says ------------------------------------------------------
     def set_usage(self, input_tokens: int | None = None, output_tokens: int | None = None,
@@ -323,6 +340,14 @@ class Invocation:
                 span.record_exception(exc, escaped=True)
         if span is not None:
             span.end(end_ns)
+        elif self.foreign is not None and self.foreign.is_recording():
+            # the foreign span still records (a stream it ends later): what we learnt and
+            # it lacks goes on it; cost is left to the enrichment processor (one pricing path)
+            more: dict[str, Any] = {}
+            self._span_attributes(more, etype)
+            if self.extra:
+                more.update(self.extra)
+            _set_missing(self.foreign, more)
         self._metrics(elapsed, etype, cost, priced)
         if etype is None and self.frame is not None:
             add_usage(self.frame, self.input_tokens or 0, self.output_tokens or 0,
@@ -426,7 +451,8 @@ def begin(provider: str, operation: str, model: str | None, *,
         parent_ctx = otel_context.get_current()
         frame: Frame | None = parent_ctx.get(FRAME_KEY)  # type: ignore[assignment]
         span = None
-        if own_span and _foreign_genai_span(parent_ctx):
+        outer = _foreign_genai_span(parent_ctx) if own_span else None
+        if outer is not None:
             own_span = False  # another instrumentation already records this call
         if own_span:
             attrs: dict[str, Any] = {
@@ -444,26 +470,42 @@ def begin(provider: str, operation: str, model: str | None, *,
             name = f"{operation} {model}" if model else operation
             span = _state.tracer.start_span(name, context=parent_ctx, kind=SpanKind.CLIENT,
                                             attributes=attrs)
-            ctx = otel_context.Context({**parent_ctx, _SPAN_KEY: span, IN_LLM_CALL: True})
+            ctx = otel_context.Context({**parent_ctx, _SPAN_KEY: span})
         else:
-            ctx = otel_context.Context({**parent_ctx, IN_LLM_CALL: True})
-        return Invocation(provider, operation, model, server_address, span, frame, ctx)
+            ctx = parent_ctx
+        inv = Invocation(provider, operation, model, server_address, span, frame, ctx)
+        inv.ctx = otel_context.Context({**ctx, IN_LLM_CALL: inv})
+        if span is None and attributes:
+            inv.request_attrs = attributes
+        if outer is not None:
+            inv.adopt(outer)  # it wraps outside ours: still records at our start and end
+        return inv
     except Exception:
         report_internal_error("llm call start")
         return None
 
 
-def _foreign_genai_span(ctx: otel_context.Context) -> bool:
-    """The current span is another instrumentation's GenAI client span (e.g. the official
-    OpenAI instrumentation wrapping outside ours): one call, one span."""
+def _set_missing(span: Span, attrs: dict[str, Any] | None) -> None:
+    """Set on ``span`` the ``attrs`` it does not carry yet (its producer's figures win)."""
+    if not attrs:
+        return
+    have = getattr(span, "attributes", None) or {}
+    missing = {k: v for k, v in attrs.items() if k not in have}
+    if missing:
+        span.set_attributes(missing)
+
+
+def _foreign_genai_span(ctx: otel_context.Context) -> Any:
+    """The current span when it is another instrumentation's GenAI client span (e.g. the
+    official OpenAI instrumentation wrapping outside ours: one call, one span), else None."""
     span = ctx.get(_SPAN_KEY)
     if span is None or getattr(span, "kind", None) is not SpanKind.CLIENT:
-        return False
+        return None
     attrs = getattr(span, "attributes", None)
     if not attrs or a.GEN_AI_OPERATION_NAME not in attrs:
-        return False
+        return None
     scope = getattr(span, "instrumentation_scope", None)
-    return scope is None or scope.name != _state.SCOPE
+    return span if scope is None or scope.name != _state.SCOPE else None
 
 
 # --- pricing and estimates (modules of otelytics.llm, imported when first needed) ---------

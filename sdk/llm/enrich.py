@@ -9,8 +9,15 @@ usage attributes and no ``otelytics.cost.*`` yet:
   ``otelytics.cost.source="unpriced"`` when the model is unknown (never $0);
 * ``gen_ai.usage.cache_creation.input_tokens`` from the ``cache_write`` spelling (anthropic's);
 * ``gen_ai.provider.name`` from the deprecated ``gen_ai.system`` when missing;
-* ``gen_ai.usage.input_tokens`` made to include the cache when a producer reported it without
-  (input smaller than its own cache counts, as OpenLIT does for Anthropic).
+* ``gen_ai.usage.input_tokens`` made to include the cache when its producer reports it without
+  (decided by producer, see :data:`CACHE_EXCLUSIVE_INPUT` and ``docs/llm.md``);
+* ``gen_ai.response.finish_reasons`` from anthropic's ``anthropic.message.stop_reason``.
+
+When our Anthropic wrapper runs but anthropic 2.x's own telemetry records the call, the
+processor's ``on_start`` sees that span start inside our wrapper (the invocation is in the
+current context) and hands it to the invocation (``Invocation.adopt``), which puts our request
+attributes (the request fingerprint) on it at once: anthropic ends a non-streamed call's span
+before ``create`` returns to our wrapper, so nothing later would still reach it.
 
 Where it runs: an ended SDK span's attributes are frozen and shared with the ``ReadableSpan``
 every processor and exporter receives. The SDK calls every processor's ``_on_ending(span)``
@@ -31,12 +38,18 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanKind
 
+from otelytics._state import SCOPE
+from otelytics.llm._core import IN_LLM_CALL
 from otelytics.llm.pricing import Usage, price
 from otelytics.semconv.attributes import (
+    GEN_AI_OPERATION_NAME,
     GEN_AI_PROVIDER_NAME,
     GEN_AI_REQUEST_MODEL,
+    GEN_AI_RESPONSE_FINISH_REASONS,
     GEN_AI_RESPONSE_MODEL,
     GEN_AI_SYSTEM,
     GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
@@ -51,7 +64,8 @@ from otelytics.semconv.attributes import (
     OtelyticsCostSourceValues,
 )
 
-__all__ = ["EnrichingSpanProcessor", "enrich_attributes", "install", "uninstall"]
+__all__ = ["CACHE_EXCLUSIVE_INPUT", "EnrichingSpanProcessor", "enrich_attributes",
+           "input_excludes_cache", "install", "uninstall"]
 
 _log = logging.getLogger("otelytics")
 
@@ -61,6 +75,51 @@ _SYSTEMS = {"az.ai.openai": "azure.ai.openai", "az.ai.inference": "azure.ai.infe
             "azure": "azure.ai.openai", "xai": "x_ai", "vertex_ai": "gcp.vertex_ai",
             "gemini": "gcp.gemini", "bedrock": "aws.bedrock", "mistralai": "mistral_ai",
             "mistral": "mistral_ai", "google": "gcp.gen_ai"}
+
+# other producers' attribute names (not ours, so not in the otelytics registry)
+_ANTHROPIC_STOP_REASON = "anthropic.message.stop_reason"
+_TELEMETRY_SDK_NAME = "telemetry.sdk.name"  # OpenLIT sets it on every span
+
+_ANTHROPIC_FAMILY = frozenset({"anthropic", "aws.bedrock", "gcp.vertex_ai"})
+CACHE_EXCLUSIVE_INPUT: dict[str, frozenset[str]] = {
+    # producer (scope-name prefix or telemetry.sdk.name) -> providers whose input it reports
+    # cache-exclusive (the provider's raw figure). Everyone else follows the GenAI convention
+    # (input includes cache reads and writes): otelytics, anthropic's own telemetry
+    # (com.anthropic.sdk.python: input + cache_read + cache_creation), OpenLLMetry and the
+    # official instrumentations (opentelemetry.instrumentation.*), Logfire, OpenInference.
+    "openlit": _ANTHROPIC_FAMILY,
+}
+"""Producers known to report ``gen_ai.usage.input_tokens`` without the cache, per provider."""
+_KNOWN_INCLUSIVE = ("com.anthropic.sdk", "opentelemetry.instrumentation.", "logfire",
+                    "openinference.")
+
+
+def _producer(attrs: Any, scope: str | None) -> str | None:
+    if scope:
+        return scope
+    sdk = attrs.get(_TELEMETRY_SDK_NAME)
+    return sdk if isinstance(sdk, str) else None
+
+
+def input_excludes_cache(producer: str | None, provider: Any, input_tokens: int,
+                         cached: int) -> bool:
+    """Whether a span's input figure leaves the cache out, decided by its producer.
+
+    ``producer`` is the instrumentation scope name (or ``telemetry.sdk.name``). A known
+    producer decides alone (table :data:`CACHE_EXCLUSIVE_INPUT`), whatever the sizes; an
+    unknown one is taken at the GenAI convention's word unless its figures contradict it
+    (input smaller than its own cache parts cannot include them).
+    """
+    if not cached:
+        return False
+    name = (producer or "").lower()
+    for prefix, providers in CACHE_EXCLUSIVE_INPUT.items():
+        if name.startswith(prefix):
+            return str(provider or "").lower() in providers
+    if name and (name == SCOPE or name.startswith(_KNOWN_INCLUSIVE)):
+        return False
+    return input_tokens < cached
+
 
 
 def _int(value: Any) -> int:
@@ -74,11 +133,14 @@ def _int(value: Any) -> int:
         return 0
 
 
-def enrich_attributes(attrs: Any, start_time_ns: int | None = None) -> dict[str, Any] | None:
+def enrich_attributes(attrs: Any, start_time_ns: int | None = None,
+                      scope: str | None = None) -> dict[str, Any] | None:
     """The attributes to add to a span with these ``attrs``, or None when none apply.
 
-    Pure: reads a mapping, returns what to add or overwrite. Exposed for the OTLP receiver and
-    for tests; the processor below applies it to live spans.
+    ``scope`` is the producer's instrumentation scope name (decides the input-token meaning;
+    without it ``telemetry.sdk.name`` is read). Pure: reads a mapping, returns what to add or
+    overwrite. Exposed for the OTLP receiver and for tests; the processor below applies it to
+    live spans.
     """
     if OTELYTICS_COST_USD in attrs or OTELYTICS_COST_SOURCE in attrs:
         return None
@@ -101,7 +163,11 @@ def enrich_attributes(attrs: Any, start_time_ns: int | None = None) -> dict[str,
             updates[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = _int(cache_creation)
     cache_creation = _int(cache_creation or 0)
     input_tokens = _int(raw_in or 0)
-    if raw_in is not None and input_tokens < cache_read + cache_creation:
+    stop = attrs.get(_ANTHROPIC_STOP_REASON)
+    if stop and GEN_AI_RESPONSE_FINISH_REASONS not in attrs:
+        updates[GEN_AI_RESPONSE_FINISH_REASONS] = [str(stop)]
+    if raw_in is not None and input_excludes_cache(_producer(attrs, scope), provider,
+                                                   input_tokens, cache_read + cache_creation):
         # reported without the cache (provider-raw meaning): OTel's input includes it
         input_tokens += cache_read + cache_creation
         updates[GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
@@ -150,7 +216,9 @@ class EnrichingSpanProcessor(SpanProcessor):
             if raw is None or (GEN_AI_USAGE_INPUT_TOKENS not in raw
                                and GEN_AI_USAGE_OUTPUT_TOKENS not in raw):
                 return
-            updates = enrich_attributes(raw, span.start_time)
+            scope = getattr(span, "instrumentation_scope", None)
+            updates = enrich_attributes(raw, span.start_time,
+                                        getattr(scope, "name", None))
             if not updates:
                 return
             frozen = getattr(attrs, "_immutable", None)
@@ -170,6 +238,24 @@ class EnrichingSpanProcessor(SpanProcessor):
                 self._warned = True
                 _log.warning("otelytics: cannot add cost to GenAI spans (%r); they are "
                              "exported without it", exc)
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        """A foreign GenAI client span started inside our wrapper: give it to the call."""
+        try:
+            ctx = otel_context.get_current()
+            inv = ctx.get(IN_LLM_CALL)
+            if inv is None and parent_context is not None:
+                inv = parent_context.get(IN_LLM_CALL)
+            if inv is None or inv.span is not None or span.kind is not SpanKind.CLIENT:
+                return
+            scope = getattr(span, "instrumentation_scope", None)
+            if getattr(scope, "name", None) == SCOPE:
+                return
+            attrs = span.attributes
+            if attrs and GEN_AI_OPERATION_NAME in attrs:
+                inv.adopt(span)
+        except Exception:
+            self._count("failed")
 
     def _on_ending(self, span: Any) -> None:
         self._enrich(span)

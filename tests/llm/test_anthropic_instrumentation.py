@@ -149,6 +149,50 @@ def test_own_telemetry_on_means_one_span(fake, spans, metric_reader):
     assert outer.attributes[a.OTELYTICS_ROLLUP_INPUT_TOKENS] == 2400
 
 
+def test_own_telemetry_span_is_enriched_with_our_attributes(fake, spans):
+    """Issue 4: the single (anthropic) span carries our attributes, not only the cost."""
+    fake.script(CACHED, CACHED, CACHED)
+    with anthropic.Anthropic(base_url=fake.anthropic_base_url, api_key="k",
+                             max_retries=0) as c:  # telemetry on: the SDK default
+        c.messages.create(model=CLAUDE, max_tokens=64, messages=MSGS)
+        for _ in c.messages.create(model=CLAUDE, max_tokens=64, messages=MSGS, stream=True):
+            pass
+        with c.messages.stream(model=CLAUDE, max_tokens=64, messages=MSGS) as s:
+            s.get_final_message()
+    got = sorted(llm_spans(spans), key=lambda s: s.start_time)
+    assert len(got) == 3  # one span per call, all anthropic's
+    assert {s.instrumentation_scope.name for s in got} == {"com.anthropic.sdk.python"}
+    fps = {s.attributes[a.OTELYTICS_REQUEST_FINGERPRINT] for s in got}
+    assert len(fps) == 1 and len(fps.pop()) == 32  # same request, same fingerprint
+    for span in got:
+        assert span.attributes[a.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
+        assert span.attributes[a.OTELYTICS_COST_SOURCE] == "price_table"
+        assert span.attributes[a.OTELYTICS_COST_USD] > 0
+        _check_cached_usage(span)
+    for stream_span in got[1:]:
+        assert stream_span.attributes[a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] > 0
+
+
+def test_own_telemetry_span_is_enriched_async(fake, spans):
+    fake.script(Reply(text="cut", input_tokens=40, output_tokens=64, finish_reason="max_tokens"))
+
+    async def call():
+        async with anthropic.AsyncAnthropic(base_url=fake.anthropic_base_url, api_key="k",
+                                            max_retries=0) as c:
+            stream = await c.messages.create(model=CLAUDE, max_tokens=64, messages=MSGS,
+                                             stream=True)
+            async for _ in stream:
+                pass
+
+    asyncio.run(call())
+    span = one_span(spans)
+    assert span.instrumentation_scope.name == "com.anthropic.sdk.python"
+    assert len(span.attributes[a.OTELYTICS_REQUEST_FINGERPRINT]) == 32
+    assert span.attributes[a.GEN_AI_RESPONSE_FINISH_REASONS] == ("max_tokens",)
+    assert span.attributes[a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] > 0
+    assert span.attributes[a.OTELYTICS_COST_USD] > 0
+
+
 def test_uninstrument_restores(claude, fake, spans):
     inst = AnthropicInstrumentor()
     inst.uninstrument()

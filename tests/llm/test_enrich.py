@@ -103,6 +103,48 @@ def test_deprecated_system_cache_write_and_exclusive_input_are_normalised(provid
         gp("claude-haiku-4-5", "anthropic", inp=4650, out=20, cr=4000, cw=600), rel=1e-9)
 
 
+_CACHED_ANTHROPIC = {  # uncached input (2000) larger than the cache (1000): sizes can't tell
+    A.GEN_AI_PROVIDER_NAME: "anthropic", A.GEN_AI_REQUEST_MODEL: "claude-haiku-4-5",
+    A.GEN_AI_USAGE_INPUT_TOKENS: 2000, A.GEN_AI_USAGE_OUTPUT_TOKENS: 10,
+    A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 1000}
+
+
+@pytest.mark.parametrize(("scope", "want_input"), [
+    ("openlit.otel.tracing", 3000),  # OpenLIT: Anthropic's raw, cache-exclusive figure
+    ("com.anthropic.sdk.python", 2000),  # anthropic's own telemetry: input + cache already
+    ("opentelemetry.instrumentation.anthropic", 2000),  # OpenLLMetry / official: inclusive
+])
+def test_input_meaning_is_decided_by_producer_not_by_size(provider_and_spans, scope,
+                                                          want_input):
+    provider, exporter, _ = provider_and_spans
+    _emit(provider, scope, "chat claude-haiku-4-5", _CACHED_ANTHROPIC)
+    attrs = exporter.get_finished_spans()[0].attributes
+    assert attrs[A.GEN_AI_USAGE_INPUT_TOKENS] == want_input
+    assert attrs[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("claude-haiku-4-5", "anthropic", inp=want_input, out=10, cr=1000), rel=1e-9)
+
+
+def test_producer_read_from_telemetry_sdk_name_without_a_scope():
+    """The OTLP receiver may not know the scope: OpenLIT's own span attribute decides."""
+    got = enrich_attributes({**_CACHED_ANTHROPIC, "telemetry.sdk.name": "openlit"})
+    assert got[A.GEN_AI_USAGE_INPUT_TOKENS] == 3000
+    got = enrich_attributes({**_CACHED_ANTHROPIC, A.GEN_AI_PROVIDER_NAME: "openai"},
+                            scope="openlit.otel.tracing")  # OpenAI's figure includes the cache
+    assert A.GEN_AI_USAGE_INPUT_TOKENS not in got
+    # an unknown producer: the convention's meaning unless its own figures contradict it
+    assert A.GEN_AI_USAGE_INPUT_TOKENS not in enrich_attributes(_CACHED_ANTHROPIC, scope="x")
+    got = enrich_attributes({**_CACHED_ANTHROPIC, A.GEN_AI_USAGE_INPUT_TOKENS: 50}, scope="x")
+    assert got[A.GEN_AI_USAGE_INPUT_TOKENS] == 1050
+
+
+def test_anthropic_stop_reason_becomes_finish_reasons():
+    got = enrich_attributes({**_CACHED_ANTHROPIC, "anthropic.message.stop_reason": "max_tokens"})
+    assert got[A.GEN_AI_RESPONSE_FINISH_REASONS] == ["max_tokens"]
+    assert A.GEN_AI_RESPONSE_FINISH_REASONS not in enrich_attributes(
+        {**_CACHED_ANTHROPIC, "anthropic.message.stop_reason": "max_tokens",
+         A.GEN_AI_RESPONSE_FINISH_REASONS: ("length",)})
+
+
 def test_system_spellings_map_to_provider_names():
     got = enrich_attributes({A.GEN_AI_SYSTEM: "az.ai.openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o",
                              A.GEN_AI_USAGE_INPUT_TOKENS: 10})

@@ -37,7 +37,7 @@ def test_example_app_under_opentelemetry_instrument(python_run):
     assert "Retried fine." in proc.stdout  # the app ran as usual
     got = _console_spans(proc.stdout)
     chats = [s for s in got if s["name"] == f"chat {GPT}"]
-    assert len(chats) == 5  # one span per call, the 429 retry included
+    assert len(chats) == 10  # one span per call, the 429 retry included
     assert all(s["kind"] == "SpanKind.CLIENT" for s in chats)
     assert all(s["attributes"][a.OTELYTICS_COST_SOURCE] == "price_table" for s in chats)
     assert all(s["attributes"][a.OTELYTICS_COST_USD] > 0 for s in chats)
@@ -47,15 +47,23 @@ def test_example_app_under_opentelemetry_instrument(python_run):
     # anthropic 2.x traces itself: its span is the one span of that call
     claude = [s for s in got if "anthropic" in s["name"] or
               s["attributes"].get(a.GEN_AI_PROVIDER_NAME) == "anthropic"]
-    assert len(claude) == 1
-    assert claude[0]["attributes"][a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1800
+    assert len(claude) == 4
+    cached = [s for s in claude if s["attributes"][a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS]]
+    assert len(cached) == 1
+    assert cached[0]["attributes"][a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1800
+    # the workload otelytics suggest acts on: 5 identical FAQ requests (one fingerprint) ...
+    fps = [s["attributes"][a.OTELYTICS_REQUEST_FINGERPRINT] for s in chats]
+    assert max(fps.count(fp) for fp in fps) == 5
+    # ... and 3 Anthropic answers cut at max_tokens, on anthropic's own spans
+    assert sorted(tuple(s["attributes"][a.GEN_AI_RESPONSE_FINISH_REASONS]) for s in claude) \
+        == [("end_turn",)] + [("max_tokens",)] * 3
     # ... and the enrichment processor the distro installs priced it
     import genai_prices
 
     want = genai_prices.calc_price(genai_prices.Usage(
         input_tokens=2100, cache_read_tokens=1800, cache_write_tokens=250, output_tokens=6),
         "claude-haiku-4-5", provider_id="anthropic").total_price
-    assert abs(claude[0]["attributes"][a.OTELYTICS_COST_USD] - float(want)) < 1e-12
+    assert abs(cached[0]["attributes"][a.OTELYTICS_COST_USD] - float(want)) < 1e-12
     assert "capital of France" not in proc.stdout.split("Retried fine.")[-1]  # no content
 
 
@@ -75,6 +83,8 @@ def test_foreign_genai_span_means_no_second_span(oai, fake, spans):
     got = llm_spans(spans)
     assert [s.instrumentation_scope.name for s in got] == [
         "opentelemetry.instrumentation.genai.openai"]
+    assert got[0].attributes[a.OTELYTICS_REQUEST_FINGERPRINT]  # ours, on their span
+    assert got[0].attributes[a.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
     outer = next(s for s in spans.get_finished_spans() if s.name.endswith("turn"))
     assert outer.attributes[a.OTELYTICS_ROLLUP_INPUT_TOKENS] == 40
 
@@ -128,6 +138,8 @@ def test_with_the_official_instrumentation_one_span_per_call(oai, fake, spans):
     assert [s.instrumentation_scope.name for s in got] == [
         "opentelemetry.instrumentation.genai.openai"] * 2
     assert all(s.attributes[a.OTELYTICS_COST_SOURCE] == "price_table" for s in got)
+    # ... and our attributes on it (the repeated-calls suggestion needs the fingerprint)
+    assert all(len(s.attributes[a.OTELYTICS_REQUEST_FINGERPRINT]) == 32 for s in got)
     outer = next(s for s in spans.get_finished_spans() if s.name.endswith("turn"))
     assert outer.attributes[a.OTELYTICS_ROLLUP_LLM_CALLS] == 2
     assert outer.attributes[a.OTELYTICS_ROLLUP_INPUT_TOKENS] == 500

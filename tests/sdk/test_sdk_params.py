@@ -96,3 +96,28 @@ def test_self_is_not_a_parameter(spans):
 
     M().fit(3)
     assert _params(spans.get_finished_spans()[0]) == {"k": 3}
+
+
+def test_default_reprs_lose_their_memory_address(spans):
+    """``<random.Random object at 0x7f..>`` would make every value unique: type only."""
+    import random
+
+    def helper():
+        return 1
+
+    class Plain:
+        pass
+
+    @otelytics.track(capture_params=True)
+    def f(rng, fn, objs):
+        return 1
+
+    f(random.Random(1), helper, [Plain(), Plain()])
+    f(random.Random(2), helper, [Plain()])
+    first, second = (_params(s) for s in spans.get_finished_spans())
+    assert first["rng"] == second["rng"] == "<random.Random>"
+    assert first["fn"] == second["fn"] == (
+        "<function test_default_reprs_lose_their_memory_address.<locals>.helper>")
+    plain = f"<{Plain.__module__}.{Plain.__qualname__}>"
+    assert first["objs"] == f"[{plain}, {plain}]"
+    assert "0x" not in repr(first) + repr(second)
