@@ -71,7 +71,8 @@ _PROMOTED: dict[str, tuple[str, Any]] = {
     p.attribute: (p.column, coercer(p.type)) for p in PROMOTED_SPAN_ATTRIBUTES
 }
 _PROMOTED_COLUMNS = tuple(p.column for p in PROMOTED_SPAN_ATTRIBUTES)
-_ENRICH_PREFIXES = ("gen_ai.", "otelytics.")  # every attribute enrich_attributes reads
+# every attribute enrich_attributes reads (anthropic.*: its own telemetry's stop reason)
+_ENRICH_PREFIXES = ("gen_ai.", "otelytics.", "anthropic.", "telemetry.sdk.name")
 _ENRICH_COLUMNS = tuple((p.attribute, p.column) for p in PROMOTED_SPAN_ATTRIBUTES
                         if p.attribute.startswith(_ENRICH_PREFIXES))
 _FUNCTION = A.OtelyticsSpanTypeValues.FUNCTION.value
@@ -212,7 +213,7 @@ class _Repeated:
 
 
 def _price(s: Any, row: int, promoted: dict[str, dict[int, Any]], keys: list[str],
-            values: list[str], first: int) -> None:
+           values: list[str], first: int, scope: str | None) -> None:
     """Add the SDK enrichment (cost, normalised usage) to the row being built for span ``s``:
     promoted values overwrite their column, the rest replace or join the row's map entries
     (``keys[first:]``). Only called for spans with usage tokens and no cost."""
@@ -227,7 +228,7 @@ def _price(s: Any, row: int, promoted: dict[str, dict[int, Any]], keys: list[str
         if keys[i].startswith(_ENRICH_PREFIXES):
             attrs.setdefault(keys[i], values[i])
     try:
-        updates = enrich_attributes(attrs, s.start_time_unix_nano or None)
+        updates = enrich_attributes(attrs, s.start_time_unix_nano or None, scope or None)
     except Exception:  # a pricing bug must not lose the span: keep it, marked unpriced
         updates = {A.OTELYTICS_COST_SOURCE: _UNPRICED}
     if not updates:
@@ -355,7 +356,7 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
                             val_add(encode_value(cache_write))
                     if ((row in in_tokens or row in out_tokens) and row not in cost_usd
                             and row not in cost_source):
-                        _price(s, row, promoted, a_keys, a_vals, a_off[-1])
+                        _price(s, row, promoted, a_keys, a_vals, a_off[-1], scope_name)
                     off_add(len(a_keys))
                     if is_sdk:
                         stype = span_type.get(row)
