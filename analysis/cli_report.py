@@ -168,8 +168,20 @@ def _build(args: argparse.Namespace, ds: Any, sections: list[str] | None) -> Any
         raise
 
 
+def _check_model(model: str | None) -> None:
+    """An unknown what-if model is a usage error, never a report full of "unpriced"."""
+    if not model:
+        return
+    from otelytics.llm.pricing import Usage, price
+
+    if price("", model, Usage(input_tokens=1000, output_tokens=1000)) is None:
+        raise CliError(f"unknown model {model!r} for --what-if-model: genai-prices has no "
+                       "price for it")
+
+
 def _report(args: argparse.Namespace) -> int:
     sections = _sections(args.section)
+    _check_model(args.what_if_model)
     with _open(args.root, args) as ds:
         report = _build(args, ds, sections)
     _write(_render(report, args.format, args.output), args.output)

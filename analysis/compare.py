@@ -36,7 +36,7 @@ SELECT count(*) AS executions, count(*) FILTER (WHERE is_error) AS errors,
   count(*) FILTER (WHERE is_llm) AS llm_calls,
   CAST(coalesce(sum(input_tokens), 0) AS BIGINT) AS input_tokens,
   CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens,
-  coalesce(sum(cost_usd), 0) AS cost_usd,
+  sum(cost_usd) AS cost_usd,
   count(*) FILTER (WHERE is_llm AND cost_usd IS NULL) AS unpriced_calls
 FROM {core}
 """
@@ -64,7 +64,9 @@ def compare(baseline: Dataset, current: Dataset, *, alpha: float = 0.05,
     for t in (tb, tc):
         n = t.get("executions") or 0
         t["error_rate"] = t["errors"] / n if n else None
-        t["cost_per_call_usd"] = t["cost_usd"] / t["llm_calls"] if t.get("llm_calls") else None
+        priced = (t.get("llm_calls") or 0) - (t.get("unpriced_calls") or 0)
+        t["cost_per_call_usd"] = (t["cost_usd"] / priced if priced and t["cost_usd"] is not None
+                                  else None)
     sa, sc = _sample(eb, max_samples), _sample(ec, max_samples)
     _, p_mw = mann_whitney_u(sa, sc)
     _, p_err = two_proportion_z(tb["errors"], tb["executions"], tc["errors"], tc["executions"])

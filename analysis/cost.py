@@ -73,8 +73,8 @@ def _by(e: Engine, name: str, expr: str, label: str, where: str = "is_llm") -> T
           count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_calls,
           coalesce(sum(input_tokens), 0) AS input_tokens,
           coalesce(sum(output_tokens), 0) AS output_tokens,
-          coalesce(sum(cost_usd), 0) AS cost_usd,
-          coalesce(sum(cost_usd), 0) / nullif(sum(coalesce(sum(cost_usd), 0)) OVER (), 0)
+          sum(cost_usd) AS cost_usd,
+          sum(cost_usd) / nullif(sum(sum(cost_usd)) OVER (), 0)
             AS share
         FROM {{core}} WHERE {where} GROUP BY 1 ORDER BY cost_usd DESC, calls DESC, 1
         LIMIT 200""", description=f"LLM cost by {label}")
@@ -98,28 +98,32 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
     unpriced calls; re-pricing at current prices; optional what-if on another model."""
     e = Engine.of(ds, group_by)
     f = e.row("""
-        SELECT coalesce(sum(cost_usd), 0) AS cost_usd,
+        SELECT sum(cost_usd) AS cost_usd,
           CAST(coalesce(sum(calls), 0) AS BIGINT) AS llm_calls,
           CAST(coalesce(sum(calls - unpriced), 0) AS BIGINT) AS priced_calls,
           CAST(coalesce(sum(unpriced), 0) AS BIGINT) AS unpriced_calls
         FROM {llm}""")
     by_session = e.sql(f"""
         SELECT session_id, any_value(user_id) AS user_id, count(*) AS calls,
-          coalesce(sum(cost_usd), 0) AS cost_usd,
-          count(*) OVER () AS _sessions, sum(coalesce(sum(cost_usd), 0)) OVER () AS _total
+          sum(cost_usd) AS cost_usd,
+          count(*) OVER () AS _sessions, sum(sum(cost_usd)) OVER () AS _total
         FROM {{core}} WHERE is_llm AND session_id IS NOT NULL GROUP BY 1
         ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""")
     f["sessions"] = by_session.column("_sessions")[0].as_py() if by_session.num_rows else 0
-    f["session_cost_usd"] = by_session.column("_total")[0].as_py() if by_session.num_rows else 0
+    f["session_cost_usd"] = (by_session.column("_total")[0].as_py() if by_session.num_rows
+                             else None)
     calls, sess = f.get("llm_calls") or 0, f.get("sessions") or 0
     figures: dict[str, Any] = {
-        "cost_usd": f.get("cost_usd", 0.0),
+        "cost_usd": f.get("cost_usd"),  # None (shown "-") when no call is priced
         "llm_calls": calls,
         "priced_calls": f.get("priced_calls", 0),
         "unpriced_calls": f.get("unpriced_calls", 0),
-        "cost_per_call_usd": f["cost_usd"] / f["priced_calls"] if f.get("priced_calls") else None,
+        "cost_per_call_usd": (f["cost_usd"] / f["priced_calls"]
+                              if f.get("priced_calls") and f.get("cost_usd") is not None
+                              else None),
         "sessions_with_llm_calls": sess,
-        "cost_per_session_usd": f["session_cost_usd"] / sess if sess else None,
+        "cost_per_session_usd": (f["session_cost_usd"] / sess
+                                 if sess and f["session_cost_usd"] is not None else None),
     }
     tables = [
         _from_llm(e, "model"),
@@ -169,7 +173,9 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
                                    f"the same calls priced as {what_if_model}"))
             wi = tables[-1]
             figures["what_if_model"] = what_if_model
-            figures["what_if_cost_usd"] = sum(v or 0 for v in wi.column("what_if_cost_usd"))
+            priced = [v for v in wi.column("what_if_cost_usd") if v is not None]
+            # None (shown "-", JSON null) when no call could be priced as that model
+            figures["what_if_cost_usd"] = sum(priced) if priced else None
     return Section("cost", "Cost", figures, tuple(tables), tuple(notes))
 
 

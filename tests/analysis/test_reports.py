@@ -176,9 +176,12 @@ def test_sessions(report_json: dict, dataset_root: Path) -> None:
 def test_cost_breakdowns_repricing_and_what_if(report_json: dict, dataset_root: Path) -> None:
     rows = [r for r in _rows(dataset_root) if r["gen_ai_request_model"]]
     c = report_json["sections"]["cost"]
-    by_user = collections.defaultdict(float)
-    for r in rows:
-        by_user[r["user_id"]] += r["cost_usd"] or 0
+    by_user: dict = {}
+    for r in rows:  # a user with only unpriced calls has no cost (None), never $0
+        if r["cost_usd"] is not None:
+            by_user[r["user_id"]] = by_user.get(r["user_id"], 0.0) + r["cost_usd"]
+        else:
+            by_user.setdefault(r["user_id"], None)
     got = {r["user"]: r["cost_usd"] for r in c["tables"]["by_user"]["rows"]}
     assert got == pytest.approx(dict(by_user))
     assert c["figures"]["unpriced_calls"] == sum(r["cost_usd"] is None for r in rows)
