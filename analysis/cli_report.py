@@ -73,7 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_compare)
 
 
-def _open(root: str | None, args: argparse.Namespace, window: Any = None) -> Any:
+def _open(root: str | None, args: argparse.Namespace, window: Any = None,
+          require_spans: bool = True) -> Any:
     from otelytics.analysis.dataset import DatasetError, Filters, Window, open_dataset
 
     root = root or _root_default()
@@ -92,6 +93,8 @@ def _open(root: str | None, args: argparse.Namespace, window: Any = None) -> Any
         raise CliError(str(exc), _NO_DATA) from None
     for path, reason in ds.skipped:
         print(f"otelytics: skipped {path}: {reason}", file=sys.stderr)
+    if not require_spans:
+        return ds
     if not ds.files["spans"]:
         if ds.skipped:
             raise CliError(f"no readable span files under {root} ({len(ds.skipped)} skipped "
@@ -256,7 +259,8 @@ def _compare(args: argparse.Namespace) -> int:
             window = Window.of(start=args.baseline_from, end=args.baseline_to)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    baseline = _open(args.baseline_root or args.root, args, window)
+    # an empty baseline (a fresh dataset) still shows the current period, marked as such
+    baseline = _open(args.baseline_root or args.root, args, window, require_spans=False)
     report = compare(baseline, current, alpha=args.alpha)
     _write(_render(report, args.format, args.output), args.output)
     return 0

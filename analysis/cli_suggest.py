@@ -1,8 +1,9 @@
 """`otelytics suggest` (ranked suggestions) and `otelytics check` (budgets and alert rules).
 
 Both read ROOT (default ``$OTELYTICS_DATA_DIR`` or ``./otelytics-data``) over a window and the
-same filters as ``report``. Every user error becomes a one-line :class:`CliError` with exit
-code 2; ``check`` exits 1 when a rule is breached and 0 when all hold.
+same filters as ``report``. Every user error becomes a one-line :class:`CliError`: exit code 2
+for usage, 3 when there is no data (as every subcommand); ``check`` exits 1 when a rule is
+breached and 0 when all hold.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 from otelytics.analysis.cli import CliError
 
 __all__ = ["register"]
+
+_NO_DATA = 3
 
 _FILTERS = ("service", "operation", "model", "provider", "workflow", "session", "user",
             "estimator")
@@ -54,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("check", help="budgets and alert rules; exit 1 when one is breached",
                        description="Exit 0 when every rule holds, 1 when one is breached, "
-                                   "2 on a usage error.")
+                                   "2 on a usage error, 3 when there is no data.")
     _common(c)
     c.add_argument("--rules", metavar="FILE", help="rules file (TOML or YAML)")
     c.add_argument("--max-cost", action="append", default=[], metavar="[OP=]USD")
@@ -89,24 +92,26 @@ def _open(root: str, since: Any, start: Any, end: Any, filters: dict[str, Any],
     try:
         ds = open_dataset(root, window=window, filters=flt)
     except DatasetError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(str(exc), _NO_DATA) from None
     for path, reason in ds.skipped:
         print(f"otelytics: skipped {path}: {reason}", file=sys.stderr)
     return ds
 
 
 def _guard(ds: Any, root: str) -> None:
-    """Empty dataset / empty window / unreadable file -> one line, exit 2."""
+    """Empty dataset / empty window / unreadable file -> one line, exit 3 (no data), as
+    ``report``, ``export`` and ``compare``."""
     import duckdb
 
     if not ds.files["spans"]:
-        raise CliError(f"no span files in {root} for this window")
+        raise CliError(f"no span files in {root} for this window", _NO_DATA)
     try:
         n = ds.con.execute("SELECT count(*) FROM spans").fetchall()[0][0]
     except duckdb.Error as exc:
-        raise CliError(f"cannot read the dataset at {root}: {_first_line(exc)}") from None
+        raise CliError(f"cannot read the dataset at {root}: {_first_line(exc)}",
+                       _NO_DATA) from None
     if n == 0:
-        raise CliError(f"no spans in {root} match this window and these filters")
+        raise CliError(f"no spans in {root} match this window and these filters", _NO_DATA)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -166,13 +166,13 @@ def test_relative_needs_bounded_window(data, capsys):
     assert code == 2 and "bounded window" in err
 
 
-def test_empty_window_and_missing_dataset(data, capsys, tmp_path):
+def test_empty_window_and_missing_dataset_exit_3(data, capsys, tmp_path):
     code, _, err = _check(capsys, data["root"], "--from", "2030-01-01", "--max-cost", "1")
-    assert code == 2 and "no span files" in err
+    assert code == 3 and "no span files" in err
     code, _, err = _check(capsys, str(tmp_path / "nope"), "--max-cost", "1")
-    assert code == 2 and "does not exist" in err
+    assert code == 3 and "does not exist" in err
     code, _, err = _check(capsys, data["root"], *CUR, "--operation", "nope", "--max-cost", "1")
-    assert code == 2 and "no spans" in err
+    assert code == 3 and "no spans" in err
 
 
 def test_parsers():
