@@ -66,3 +66,20 @@ def test_compare_with_an_empty_baseline_shows_the_current_period(tmp_path: Path,
     assert overall["duration_p50_ms"]["test"] == "empty baseline"
     ops = section["tables"]["by_operation"]["rows"]
     assert ops[0]["operation"] == "fit" and ops[0]["note"] == "only in current"
+
+
+def test_every_subcommand_words_no_data_the_same(tmp_path: Path, capsys) -> None:
+    # one shared module opens datasets for all five: the same condition, the same message
+    write_spans(tmp_path, [span("fit")])
+    messages = {}
+    for cmd in sorted(_COMMANDS):
+        argv = [a for a in _argv(cmd, str(tmp_path), tmp_path)
+                if a not in ("--since", "7d", "--baseline-since", "14d")]
+        argv += ["--from", "2030-01-01"]
+        if cmd == "compare":
+            argv += ["--baseline-from", "2029-12-01"]
+        assert main(argv) == 3
+        messages[cmd] = capsys.readouterr().err.strip().split(": ", 1)[1]
+    assert len(set(messages.values())) == 1, messages
+    assert messages["check"] == ("no span files in the window 2030-01-01 00:00 .. end; "
+                                 "the dataset has days 2026-11-02 .. 2026-11-02")
