@@ -23,15 +23,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def _unpriced_root(tmp_path: Path) -> Path:
-    rows = [span("fit")] + [llm_span("my-private-llm", provider="acme", cost_usd=None)
-                            for _ in range(3)]
+    rows = [span("fit", session_id="s1")] + [
+        llm_span("my-private-llm", provider="acme", cost_usd=None, session_id="s1")
+        for _ in range(3)]
     write_spans(tmp_path, rows)
     return tmp_path
 
 
 def test_nothing_priced_is_null_not_zero(tmp_path: Path) -> None:
     ds = open_dataset(_unpriced_root(tmp_path))
-    report = build_report(ds, ["summary", "usage", "cost"])
+    report = build_report(ds, ["summary", "usage", "cost", "trends", "sessions"])
     summary = report.section("summary").figures
     cost = report.section("cost")
     assert summary["cost_usd"] is None and summary["unpriced_calls"] == 3
@@ -39,6 +40,10 @@ def test_nothing_priced_is_null_not_zero(tmp_path: Path) -> None:
     assert cost.table("by_model").records()[0]["cost_usd"] is None
     assert report.section("usage").table("by_model").records()[0]["cost_usd"] is None
     assert report.section("summary").table("by_service").records()[0]["cost_usd"] is None
+    sessions = report.section("sessions")
+    assert sessions.table("top_sessions").records()[0]["cost_usd"] is None
+    assert sessions.figures["cost_per_session"] is None
+    assert report.section("trends").table("daily").records()[0]["cost_usd"] is None
     md = render_markdown(report)
     assert not re.search(r"\$0(?:\.0+)?(?=\s|\||$)", md, re.M), md  # no "$0" figure
     # independent check: DuckDB over the raw files says the same
