@@ -11,6 +11,7 @@ YAML file with the same keys as the flags (``docs/suggestions.md``).
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,7 +121,10 @@ def measure(ds: Any, metric: str, operation: str | None = None) -> float | None:
     """The figure of ``metric`` over the dataset's window and filters (None: no data)."""
     where, params = ("name = ?", [operation]) if operation else ("TRUE", [])
     exprs = {
-        "cost": "coalesce(sum(cost_usd), 0)",
+        # no LLM call: $0; LLM calls but none priced: unknown (None), never a silent $0
+        "cost": "CASE WHEN count(cost_usd) = 0 AND count(*) FILTER (WHERE "
+                "gen_ai_request_model IS NOT NULL OR gen_ai_provider_name IS NOT NULL) > 0 "
+                "THEN NULL ELSE coalesce(sum(cost_usd), 0) END",
         "tokens": "coalesce(sum(coalesce(gen_ai_input_tokens, 0) "
                   "+ coalesce(gen_ai_output_tokens, 0)), 0)",
         "error_rate": "CASE WHEN count(*) = 0 THEN NULL ELSE "
@@ -155,14 +159,15 @@ def run_checks(ds: Any, rules: list[CheckRule], baseline: Any = None,
                now: dt.datetime | None = None) -> list[CheckResult]:
     """Evaluate ``rules`` on ``ds``; relative rules also on ``baseline`` (a Dataset)."""
     now = now or dt.datetime.now(dt.UTC)
+    _check_operations(ds, rules)
     results = []
     for rule in rules:
         value = measure(ds, rule.metric, rule.operation)
+        if value is None:  # a budget that cannot be measured must not pass silently
+            raise ValueError(f"{rule.label}: no data to measure in this window"
+                             + (" (LLM calls without a recorded cost)"
+                                if rule.metric == "cost" else ""))
         if not rule.relative:
-            if value is None:
-                results.append(CheckResult(rule, None, None, False,
-                                           f"no data  {rule.label}: no spans to measure"))
-                continue
             breached = value > rule.limit
             op = ">" if breached else "<="
             results.append(CheckResult(
@@ -192,6 +197,21 @@ def run_checks(ds: Any, rules: list[CheckRule], baseline: Any = None,
             f"({_num(base)} -> {_num(value)} {unit}".rstrip() + f") "
             f"{'>' if breached else '<='} max +{rule.limit:.0%}"))
     return results
+
+
+def _check_operations(ds: Any, rules: list[CheckRule]) -> None:
+    """A rule naming an operation without spans is a typo until shown otherwise: a CI budget
+    must never be disabled silently. ValueError naming the closest known operations."""
+    wanted = {r.operation for r in rules if r.operation}
+    if not wanted:
+        return
+    rows = ds.con.execute("SELECT DISTINCT name FROM spans WHERE name IS NOT NULL").fetchall()
+    known = sorted(r[0] for r in rows)
+    for op in sorted(wanted):
+        if op not in known:
+            close = difflib.get_close_matches(op, known, n=5, cutoff=0.0)
+            raise ValueError(f"no spans for operation {op!r} in this window; known operations: "
+                             + (", ".join(close) or "none"))
 
 
 def _num(v: float) -> str:

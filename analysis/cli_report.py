@@ -9,36 +9,19 @@ and on stderr.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
+from otelytics.analysis import _cli_common as _common
 from otelytics.analysis.cli import CliError
 
 __all__ = ["register"]
 
 _FORMATS = ("terminal", "markdown", "html", "json")
-_NO_DATA = 3
 
 
-def _root_default() -> str:
-    return os.environ.get("OTELYTICS_DATA_DIR") or "./otelytics-data"
-
-
-def _add_selection(p: argparse.ArgumentParser, root: bool = True) -> None:
-    if root:
-        p.add_argument("root", nargs="?", default=None,
-                       help="dataset root or s3:// URI (default: $OTELYTICS_DATA_DIR or "
-                            "./otelytics-data)")
-    p.add_argument("--since", help="window ending now, e.g. 30d, 12h, 2w")
-    p.add_argument("--from", dest="start", help="window start (ISO 8601, UTC)")
-    p.add_argument("--to", dest="end", help="window end, exclusive (ISO 8601, UTC)")
-    for name in ("service", "operation", "model", "provider", "workflow", "session", "user",
-                 "estimator"):
-        p.add_argument(f"--{name}", help=f"only spans of this {name}")
-    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
-                   help="attribute filter (repeatable); resource.KEY for resource attributes")
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    _common.add_selection(p)
     p.add_argument("--group-by", metavar="COL|ATTR", help="a column or attribute key")
 
 
@@ -73,56 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_compare)
 
 
-def _open(root: str | None, args: argparse.Namespace, window: Any = None) -> Any:
-    from otelytics.analysis.dataset import DatasetError, Filters, Window, open_dataset
-
-    root = root or _root_default()
-    try:
-        if window is None:
-            window = Window.of(since=args.since, start=args.start, end=args.end)
-        filters = Filters.parse(
-            args.where, **{k: getattr(args, k) for k in (
-                "service", "operation", "model", "provider", "workflow", "session", "user",
-                "estimator")})
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    try:
-        ds = open_dataset(root, window=window, filters=filters)
-    except DatasetError as exc:
-        raise CliError(str(exc), _NO_DATA) from None
-    for path, reason in ds.skipped:
-        print(f"otelytics: skipped {path}: {reason}", file=sys.stderr)
-    if not ds.files["spans"]:
-        if ds.skipped:
-            raise CliError(f"no readable span files under {root} ({len(ds.skipped)} skipped "
-                           "as corrupt or foreign)", _NO_DATA)
-        if window.start or window.end:
-            days = sorted({Path(p).parent.name.removeprefix("dt=")
-                           for p in open_dataset(root).files["spans"]})
-            if days:
-                w = f"{window.start or 'start'} .. {window.end or 'end'}"
-                raise CliError(f"no spans in the window {w}; the dataset has days "
-                               f"{days[0]} .. {days[-1]}", _NO_DATA)
-        raise CliError(f"no span files under {root}/spans; is this an otelytics dataset?",
-                       _NO_DATA)
-    try:
-        n = ds.sql("SELECT count(*) AS n FROM spans").column("n")[0].as_py()
-    except Exception as exc:  # a file unreadable past its footer
-        raise CliError(f"cannot read {root}: {str(exc).splitlines()[0]}", _NO_DATA) from None
-    if n == 0:
-        raise CliError(f"no spans in {root} match this window and these filters", _NO_DATA)
-    return ds
-
-
-def _write(text: str | bytes, output: str | None) -> None:
-    if output:
-        try:
-            Path(output).write_text(text) if isinstance(text, str) else Path(
-                output).write_bytes(text)
-        except OSError as exc:
-            raise CliError(f"cannot write {output}: {exc.strerror or exc}") from None
-    else:
-        sys.stdout.write(text if isinstance(text, str) else text.decode())
+def _open(root: str | None, args: argparse.Namespace, window: Any = None,
+          require_spans: bool = True) -> Any:
+    return _common.open_selection(root, since=args.since, start=args.start, end=args.end,
+                                  filters=_common.filter_args(args), where=args.where,
+                                  window=window, require_spans=require_spans)
 
 
 def _render(report: Any, fmt: str, output: str | None) -> str:
@@ -168,11 +106,23 @@ def _build(args: argparse.Namespace, ds: Any, sections: list[str] | None) -> Any
         raise
 
 
+def _check_model(model: str | None) -> None:
+    """An unknown what-if model is a usage error, never a report full of "unpriced"."""
+    if not model:
+        return
+    from otelytics.llm.pricing import Usage, price
+
+    if price("", model, Usage(input_tokens=1000, output_tokens=1000)) is None:
+        raise CliError(f"unknown model {model!r} for --what-if-model: genai-prices has no "
+                       "price for it")
+
+
 def _report(args: argparse.Namespace) -> int:
     sections = _sections(args.section)
+    _check_model(args.what_if_model)
     with _open(args.root, args) as ds:
         report = _build(args, ds, sections)
-    _write(_render(report, args.format, args.output), args.output)
+    _common.write_output(_render(report, args.format, args.output), args.output)
     return 0
 
 
@@ -244,7 +194,8 @@ def _compare(args: argparse.Namespace) -> int:
             window = Window.of(start=args.baseline_from, end=args.baseline_to)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    baseline = _open(args.baseline_root or args.root, args, window)
+    # an empty baseline (a fresh dataset) still shows the current period, marked as such
+    baseline = _open(args.baseline_root or args.root, args, window, require_spans=False)
     report = compare(baseline, current, alpha=args.alpha)
-    _write(_render(report, args.format, args.output), args.output)
+    _common.write_output(_render(report, args.format, args.output), args.output)
     return 0

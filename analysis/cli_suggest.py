@@ -1,8 +1,9 @@
 """`otelytics suggest` (ranked suggestions) and `otelytics check` (budgets and alert rules).
 
 Both read ROOT (default ``$OTELYTICS_DATA_DIR`` or ``./otelytics-data``) over a window and the
-same filters as ``report``. Every user error becomes a one-line :class:`CliError` with exit
-code 2; ``check`` exits 1 when a rule is breached and 0 when all hold.
+same filters as ``report``. Every user error becomes a one-line :class:`CliError`: exit code 2
+for usage, 3 when there is no data (as every subcommand); ``check`` exits 1 when a rule is
+breached and 0 when all hold.
 """
 
 from __future__ import annotations
@@ -15,32 +16,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from otelytics.analysis import _cli_common as _common
 from otelytics.analysis.cli import CliError
 
 __all__ = ["register"]
-
-_FILTERS = ("service", "operation", "model", "provider", "workflow", "session", "user",
-            "estimator")
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("root", nargs="?", metavar="ROOT",
-                   help="dataset root or s3:// URI (default $OTELYTICS_DATA_DIR or "
-                        "./otelytics-data)")
-    p.add_argument("--since", help="window ending now (or at --to): 30d, 12h, 2w")
-    p.add_argument("--from", dest="start", metavar="TIME", help="window start (ISO 8601)")
-    p.add_argument("--to", dest="end", metavar="TIME", help="window end (ISO 8601), exclusive")
-    for name in _FILTERS:
-        p.add_argument(f"--{name}", help=f"only spans of this {name}")
-    p.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
-                   help="only spans whose attribute KEY equals VALUE (repeatable)")
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("suggest", help="ranked suggestions with evidence and savings",
                        description="Ranked suggestions (cost, performance, reliability, "
                                    "workflow efficiency, data quality) with evidence.")
-    _common(p)
+    _common.add_selection(p)
     p.add_argument("--format", choices=("terminal", "markdown", "json"), default="terminal")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--previous", metavar="FILE",
@@ -54,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("check", help="budgets and alert rules; exit 1 when one is breached",
                        description="Exit 0 when every rule holds, 1 when one is breached, "
-                                   "2 on a usage error.")
-    _common(c)
+                                   "2 on a usage error, 3 when there is no data.")
+    _common.add_selection(c)
     c.add_argument("--rules", metavar="FILE", help="rules file (TOML or YAML)")
     c.add_argument("--max-cost", action="append", default=[], metavar="[OP=]USD")
     c.add_argument("--max-error-rate", action="append", default=[], metavar="[OP=]RATE")
@@ -71,50 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(func=_check)
 
 
-def _root(args: argparse.Namespace) -> str:
-    return args.root or os.environ.get("OTELYTICS_DATA_DIR") or "./otelytics-data"
-
-
 def _open(root: str, since: Any, start: Any, end: Any, filters: dict[str, Any],
           where: list[str], now: dt.datetime) -> Any:
-    from otelytics.analysis.dataset import DatasetError, Filters, Window, open_dataset
-
-    if since is not None and end is None:
-        end = now  # a --since window ends now: the period (and per-day figures) are exact
-    try:
-        window = Window.of(since=since, start=start, end=end, now=now)
-        flt = Filters.parse(list(where), **filters)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    try:
-        ds = open_dataset(root, window=window, filters=flt)
-    except DatasetError as exc:
-        raise CliError(str(exc)) from None
-    for path, reason in ds.skipped:
-        print(f"otelytics: skipped {path}: {reason}", file=sys.stderr)
-    return ds
+    return _common.open_selection(root, since=since, start=start, end=end, filters=filters,
+                                  where=where, now=now, require_spans=False)
 
 
-def _guard(ds: Any, root: str) -> None:
-    """Empty dataset / empty window / unreadable file -> one line, exit 2."""
-    import duckdb
-
-    if not ds.files["spans"]:
-        raise CliError(f"no span files in {root} for this window")
-    try:
-        n = ds.con.execute("SELECT count(*) FROM spans").fetchall()[0][0]
-    except duckdb.Error as exc:
-        raise CliError(f"cannot read the dataset at {root}: {_first_line(exc)}") from None
-    if n == 0:
-        raise CliError(f"no spans in {root} match this window and these filters")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _filters(args: argparse.Namespace) -> dict[str, Any]:
-    return {k: getattr(args, k) for k in _FILTERS}
 
 
 def _suggest(args: argparse.Namespace) -> int:
@@ -140,25 +87,26 @@ def _suggest(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CliError(f"cannot read {prev_path}: {exc.strerror}") from None
         except ValueError as exc:  # includes JSONDecodeError
-            raise CliError(f"{prev_path}: {_first_line(exc)}") from None
-    root = _root(args)
-    ds = _open(root, args.since, args.start, args.end, _filters(args), args.where,
+            raise CliError(f"{prev_path}: {_common.first_line(exc)}") from None
+    root = args.root or _common.root_default()
+    ds = _open(root, args.since, args.start, args.end, _common.filter_args(args), args.where,
                dt.datetime.now(dt.UTC))
     with ds:
-        _guard(ds, root)
+        _common.require_data(ds, root)
         try:
             report = suggest(ds, SuggestConfig(max_per_rule=args.max_per_rule),
                              progress=_progress(sys.stderr))
         except duckdb.Error as exc:
-            raise CliError(f"cannot read the dataset at {root}: {_first_line(exc)}") from None
+            raise CliError(f"cannot read the dataset at {root}: "
+                           f"{_common.first_line(exc)}") from None
     if previous is not None:
         report = with_lifecycle(report, previous)
     color = (args.output is None and args.format == "terminal" and sys.stdout.isatty()
              and not os.environ.get("NO_COLOR"))
     text = render(report, args.format, color=color)
-    _write(args.output, text)
+    _common.write_output(text, args.output)
     if args.state:
-        _write(args.state, render(report, "json"))
+        _common.write_output(render(report, "json"), args.state)
     return 0
 
 
@@ -175,18 +123,6 @@ def _progress(stream: Any) -> Any:
             stream.write(f"\r\x1b[Ksuggest [{i + 1}/{n}] {name}...")
         stream.flush()
     return show
-
-
-def _write(path: str | None, text: str) -> None:
-    if path is None:
-        sys.stdout.write(text)
-        return
-    try:
-        tmp = Path(str(path) + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror}") from None
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -214,10 +150,10 @@ def _check(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         return value if value not in (None, []) else settings.get(file_key or name)
 
-    filters = {k: opt(k) for k in _FILTERS}
+    filters = {k: opt(k) for k in _common.FILTERS}
     where = list(args.where) + [str(w) for w in (settings.get("where") or [])]
     now = dt.datetime.now(dt.UTC)
-    root = _root(args)
+    root = args.root or _common.root_default()
     since, start, end = opt("since"), opt("start", "from"), opt("end", "to")
     ds = _open(root, since, start, end, filters, where, now)
     baseline = None
@@ -238,10 +174,10 @@ def _check(args: argparse.Namespace) -> int:
         baseline = _open(root, None, b_from, b_to or ds.window.start, filters, where, now)
     try:
         with ds:
-            _guard(ds, root)
+            _common.require_data(ds, root)
             results = run_checks(ds, rules, baseline, now=now)
     except duckdb.Error as exc:
-        raise CliError(f"cannot read the dataset at {root}: {_first_line(exc)}") from None
+        raise CliError(f"cannot read the dataset at {root}: {_common.first_line(exc)}") from None
     except ValueError as exc:
         raise CliError(str(exc)) from None
     finally:

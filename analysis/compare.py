@@ -36,7 +36,7 @@ SELECT count(*) AS executions, count(*) FILTER (WHERE is_error) AS errors,
   count(*) FILTER (WHERE is_llm) AS llm_calls,
   CAST(coalesce(sum(input_tokens), 0) AS BIGINT) AS input_tokens,
   CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens,
-  coalesce(sum(cost_usd), 0) AS cost_usd,
+  sum(cost_usd) AS cost_usd,
   count(*) FILTER (WHERE is_llm AND cost_usd IS NULL) AS unpriced_calls
 FROM {core}
 """
@@ -64,17 +64,20 @@ def compare(baseline: Dataset, current: Dataset, *, alpha: float = 0.05,
     for t in (tb, tc):
         n = t.get("executions") or 0
         t["error_rate"] = t["errors"] / n if n else None
-        t["cost_per_call_usd"] = t["cost_usd"] / t["llm_calls"] if t.get("llm_calls") else None
+        priced = (t.get("llm_calls") or 0) - (t.get("unpriced_calls") or 0)
+        t["cost_per_call_usd"] = (t["cost_usd"] / priced if priced and t["cost_usd"] is not None
+                                  else None)
     sa, sc = _sample(eb, max_samples), _sample(ec, max_samples)
     _, p_mw = mann_whitney_u(sa, sc)
     _, p_err = two_proportion_z(tb["errors"], tb["executions"], tc["errors"], tc["executions"])
     cis = {q: bootstrap_quantile_diff_ci(sa, sc, q) for q in (0.95, 0.99)}
-    tests: dict[str, tuple[str, Any, bool | None]] = {
+    empty = not tb.get("executions")
+    tests: dict[str, tuple[str, Any, bool | None]] = {} if empty else {
         "error_rate": ("two-proportion z", p_err, p_err < alpha),
         "duration_avg_ms": ("Mann-Whitney U", p_mw, p_mw < alpha),
         "duration_p50_ms": ("Mann-Whitney U", p_mw, p_mw < alpha),
     }
-    for q, name in ((0.95, "duration_p95_ms"), (0.99, "duration_p99_ms")):
+    for q, name in () if empty else ((0.95, "duration_p95_ms"), (0.99, "duration_p99_ms")):
         lo, hi = cis[q]
         ok = lo == lo and hi == hi  # not NaN
         tests[name] = (f"bootstrap CI [{lo:.3g}, {hi:.3g}] ms" if ok else "bootstrap CI",
@@ -85,7 +88,8 @@ def compare(baseline: Dataset, current: Dataset, *, alpha: float = 0.05,
                    "output_tokens", "cost_usd", "cost_per_call_usd", "unpriced_calls"):
         a, b = tb.get(metric), tc.get(metric)
         d, pct = _delta(a, b)
-        test, p, sig = tests.get(metric, ("total (no test)", None, None))
+        test, p, sig = tests.get(metric, ("empty baseline" if empty else "total (no test)",
+                                          None, None))
         rows.append((metric, a, b, d, pct, test, p, sig))
     overall = Table("overall", (
         "metric", labels[0], labels[1], "delta", "delta_pct", "test", "p_value",
@@ -98,8 +102,11 @@ def compare(baseline: Dataset, current: Dataset, *, alpha: float = 0.05,
                "current_window": _span(current),
                "differences_beyond_noise": len(sig) + sum(
                    1 for r in by_op.rows if r[-1]),
-               "metrics_beyond_noise": ", ".join(sig) or "none"}
-    section = Section("comparison", "Comparison", figures, (overall, by_op))
+               "metrics_beyond_noise": ", ".join(sig) or "none",
+               "baseline_empty": empty}
+    notes = (("the baseline period has no spans: the current period is shown alone, "
+              "nothing is tested",) if empty else ())
+    section = Section("comparison", "Comparison", figures, (overall, by_op), notes)
     return Report(root=current.root, window=describe_window(current),
                   filters={k: v for k, v in _filters(current).items() if v}, group_by=None,
                   generated_at=dt.datetime.now(dt.UTC).replace(microsecond=0),

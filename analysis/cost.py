@@ -2,69 +2,31 @@
 
 Recorded costs (``otelytics.cost.usd`` on the span) are summed as they are; an LLM call with
 no cost is *unpriced* and counted apart, never as $0. Re-pricing runs every call's token
-counts through ``genai_prices.calc_price`` (the offline price data of the installed
-genai-prices), and what-if pricing does the same with another model. Calls are priced once
+counts through ``otelytics.llm.pricing.price`` (the SDK's one price source: genai-prices'
+offline data, tier-aware, plus any user prices), and what-if pricing does the same with
+another model. Calls are priced once
 per distinct (provider, model, token counts) combination, so tiered prices stay exact; above
 ``max_combinations`` the report falls back to per-model token sums and says so.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from otelytics.analysis.dataset import Dataset
 from otelytics.analysis.engine import Engine
 from otelytics.analysis.models import Section, Table
 
-__all__ = ["cost", "price_call"]
+__all__ = ["cost"]
 
-# OTel gen_ai.provider.name -> genai-prices provider id, where they differ.
-_PROVIDER_IDS = {
-    "gcp.gemini": "google", "gcp.vertex_ai": "google", "gcp.gen_ai": "google",
-    "aws.bedrock": "aws", "azure.ai.openai": "azure", "azure.ai.inference": "azure",
-    "x_ai": "x-ai", "mistral_ai": "mistral",
-}
+def _price(model: str, provider: str | None, i: int, o: int, cr: int, cw: int) -> float | None:
+    """USD of one call at current prices (``otelytics.llm.pricing``, the one price source:
+    genai-prices plus user prices, tier-aware, memoised); None when the model is unknown."""
+    from otelytics.llm.pricing import Usage, price
 
-
-@lru_cache(maxsize=65536)
-def price_call(model: str, provider: str | None, input_tokens: int, output_tokens: int,
-               cache_read_tokens: int = 0, cache_write_tokens: int = 0) -> float | None:
-    """USD price of one call from genai-prices' bundled data; None when the model is
-    unknown. ``input_tokens`` includes cached tokens (the OTel convention)."""
-    from genai_prices import Usage, calc_price
-
-    usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens,
-                  cache_read_tokens=cache_read_tokens or None,
-                  cache_write_tokens=cache_write_tokens or None)
-    pid = _PROVIDER_IDS.get(provider or "", provider)
-    for attempt in (pid, None) if pid else (None,):
-        try:
-            return float(calc_price(usage, model_ref=model, provider_id=attempt).total_price)
-        except Exception:  # unknown model or provider: retry without provider
-            continue
-    return None
-
-
-@lru_cache(maxsize=4096)
-def _linear(model: str, provider: str | None) -> bool:
-    """True when the model's price is a plain per-token rate (no tiers, no per-request fee):
-    then pricing the token sums once equals pricing every call and adding up."""
-    from decimal import Decimal
-
-    from genai_prices import Usage, calc_price
-
-    pid = _PROVIDER_IDS.get(provider or "", provider)
-    for attempt in (pid, None) if pid else (None,):
-        try:
-            mp = calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model,
-                            provider_id=attempt).model_price
-        except Exception:  # unknown model or provider: retry without provider
-            continue
-        fields = vars(mp) if hasattr(mp, "__dict__") else {}
-        return bool(fields) and "requests_kcount" not in fields and all(
-            isinstance(v, Decimal | None) for v in fields.values())
-    return False
+    got = price(provider or "", model, Usage(input_tokens=i, output_tokens=o,
+                                             cache_read_tokens=cr, cache_creation_tokens=cw))
+    return None if got is None else got.usd
 
 
 def _by(e: Engine, name: str, expr: str, label: str, where: str = "is_llm") -> Table:
@@ -73,8 +35,8 @@ def _by(e: Engine, name: str, expr: str, label: str, where: str = "is_llm") -> T
           count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced_calls,
           coalesce(sum(input_tokens), 0) AS input_tokens,
           coalesce(sum(output_tokens), 0) AS output_tokens,
-          coalesce(sum(cost_usd), 0) AS cost_usd,
-          coalesce(sum(cost_usd), 0) / nullif(sum(coalesce(sum(cost_usd), 0)) OVER (), 0)
+          sum(cost_usd) AS cost_usd,
+          sum(cost_usd) / nullif(sum(sum(cost_usd)) OVER (), 0)
             AS share
         FROM {{core}} WHERE {where} GROUP BY 1 ORDER BY cost_usd DESC, calls DESC, 1
         LIMIT 200""", description=f"LLM cost by {label}")
@@ -98,28 +60,32 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
     unpriced calls; re-pricing at current prices; optional what-if on another model."""
     e = Engine.of(ds, group_by)
     f = e.row("""
-        SELECT coalesce(sum(cost_usd), 0) AS cost_usd,
+        SELECT sum(cost_usd) AS cost_usd,
           CAST(coalesce(sum(calls), 0) AS BIGINT) AS llm_calls,
           CAST(coalesce(sum(calls - unpriced), 0) AS BIGINT) AS priced_calls,
           CAST(coalesce(sum(unpriced), 0) AS BIGINT) AS unpriced_calls
         FROM {llm}""")
     by_session = e.sql(f"""
         SELECT session_id, any_value(user_id) AS user_id, count(*) AS calls,
-          coalesce(sum(cost_usd), 0) AS cost_usd,
-          count(*) OVER () AS _sessions, sum(coalesce(sum(cost_usd), 0)) OVER () AS _total
+          sum(cost_usd) AS cost_usd,
+          count(*) OVER () AS _sessions, sum(sum(cost_usd)) OVER () AS _total
         FROM {{core}} WHERE is_llm AND session_id IS NOT NULL GROUP BY 1
         ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""")
     f["sessions"] = by_session.column("_sessions")[0].as_py() if by_session.num_rows else 0
-    f["session_cost_usd"] = by_session.column("_total")[0].as_py() if by_session.num_rows else 0
+    f["session_cost_usd"] = (by_session.column("_total")[0].as_py() if by_session.num_rows
+                             else None)
     calls, sess = f.get("llm_calls") or 0, f.get("sessions") or 0
     figures: dict[str, Any] = {
-        "cost_usd": f.get("cost_usd", 0.0),
+        "cost_usd": f.get("cost_usd"),  # None (shown "-") when no call is priced
         "llm_calls": calls,
         "priced_calls": f.get("priced_calls", 0),
         "unpriced_calls": f.get("unpriced_calls", 0),
-        "cost_per_call_usd": f["cost_usd"] / f["priced_calls"] if f.get("priced_calls") else None,
+        "cost_per_call_usd": (f["cost_usd"] / f["priced_calls"]
+                              if f.get("priced_calls") and f.get("cost_usd") is not None
+                              else None),
         "sessions_with_llm_calls": sess,
-        "cost_per_session_usd": f["session_cost_usd"] / sess if sess else None,
+        "cost_per_session_usd": (f["session_cost_usd"] / sess
+                                 if sess and f["session_cost_usd"] is not None else None),
     }
     tables = [
         _from_llm(e, "model"),
@@ -169,32 +135,27 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
                                    f"the same calls priced as {what_if_model}"))
             wi = tables[-1]
             figures["what_if_model"] = what_if_model
-            figures["what_if_cost_usd"] = sum(v or 0 for v in wi.column("what_if_cost_usd"))
+            priced = [v for v in wi.column("what_if_cost_usd") if v is not None]
+            # None (shown "-", JSON null) when no call could be priced as that model
+            figures["what_if_cost_usd"] = sum(priced) if priced else None
     return Section("cost", "Cost", figures, tuple(tables), tuple(notes))
 
 
 def _reprice(rows: list[dict[str, Any]], exact: bool, target: str | None,
              target_provider: str | None, name: str, description: str) -> Table:
+    """Price every row's calls (exact: one distinct usage per row, priced once and multiplied;
+    otherwise per-model token sums) as their own model, or as ``target``."""
     acc: dict[tuple[Any, Any], list[Any]] = {}
-    sums: dict[tuple[Any, Any], list[int]] = {}
     for r in rows:
         model = target or r["model"]
         provider = target_provider if target else r["provider"]
         n = r["n"]
         price = None
-        if model and exact and _linear(model, provider):
-            s = sums.setdefault((r["provider"], r["model"]), [0, 0, 0, 0])
-            for i, k in enumerate(("i", "o", "cr", "cw")):
-                s[i] += int(r[k])
-            price = 0.0  # priced once from the sums below
-        elif model:
-            if exact:
-                one = price_call(model, provider, int(r["i"] // n), int(r["o"] // n),
-                                 int(r["cr"] // n), int(r["cw"] // n))
-                price = None if one is None else one * n
-            else:
-                price = price_call(model, provider, int(r["i"]), int(r["o"]), int(r["cr"]),
-                                   int(r["cw"]))
+        if model:
+            k = n if exact else 1
+            one = _price(model, provider, int(r["i"] // k), int(r["o"] // k),
+                         int(r["cr"] // k), int(r["cw"] // k))
+            price = None if one is None else one * (n if exact else 1)
         a = acc.setdefault((r["provider"], r["model"]), [0, 0.0, 0, 0.0, 0])
         a[0] += n
         a[1] += r["recorded"] or 0.0
@@ -203,12 +164,6 @@ def _reprice(rows: list[dict[str, Any]], exact: bool, target: str | None,
             a[4] += n
         else:
             a[3] += price
-    for (provider, model), (i, o, cr, cw) in sums.items():
-        total = price_call(target or model, target_provider if target else provider, i, o, cr, cw)
-        if total is None:  # cannot happen for a model that priced above; be safe
-            acc[(provider, model)][4] = acc[(provider, model)][0]
-        else:
-            acc[(provider, model)][3] += total
     out = []
     for (provider, model), (n, rec, rec_n, priced, unp) in sorted(
             acc.items(), key=lambda kv: (-kv[1][1], str(kv[0]))):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import pyarrow.fs as pafs
 
 from otelytics.exporter.layout import SIGNALS, STAGING
 from otelytics.exporter.schema import SCHEMAS
+from otelytics.exporter.tools import COMPACTED_FROM_KEY
 
 __all__ = ["Dataset", "DatasetError", "Filters", "Window", "open_dataset", "parse_duration"]
 
@@ -272,23 +274,49 @@ def _duck_type(t: pa.DataType) -> str:
     return str(duckdb.from_arrow(pa.table({"x": pa.array([], t)})).types[0])
 
 
-def _list_files(fs: pafs.FileSystem, base: str, signal: str, window: Window) -> Iterator[str]:
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _is_day(text: str) -> bool:
+    if not _DAY.fullmatch(text):
+        return False
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _list_files(fs: pafs.FileSystem, base: str, signal: str, window: Window,
+                skipped: list[tuple[str, str]]) -> Iterator[list[str]]:
+    """The Parquet files of each ``dt=YYYY-MM-DD`` partition the window touches, one list per
+    partition. Files in any other folder (``dt=garbage``, ``dt=2026-13-01``, a copy) are
+    added to ``skipped``: counted and named, never read."""
     first, last = window.days()
     sel = pafs.FileSelector(f"{base.rstrip('/')}/{signal}", allow_not_found=True)
-    for info in fs.get_file_info(sel):
-        if info.type != pafs.FileType.Directory or not info.base_name.startswith("dt="):
+    for info in sorted(fs.get_file_info(sel), key=lambda i: i.path):
+        if info.type != pafs.FileType.Directory or info.base_name == STAGING:
             continue
-        day = info.base_name[3:]
-        if (first and day < first) or (last and day > last):
+        day = info.base_name.removeprefix("dt=")
+        valid = info.base_name.startswith("dt=") and _is_day(day)
+        if valid and ((first and day < first) or (last and day > last)):
             continue
-        for f in fs.get_file_info(pafs.FileSelector(info.path)):
-            if f.type == pafs.FileType.File and f.base_name.endswith(".parquet"):
-                yield f.path
+        names = sorted(f.path for f in fs.get_file_info(pafs.FileSelector(info.path))
+                       if f.type == pafs.FileType.File and f.base_name.endswith(".parquet"))
+        if valid:
+            yield names
+        else:
+            skipped += [(n, f"not in a dt=YYYY-MM-DD partition ({info.base_name})")
+                        for n in names]
 
 
 def open_dataset(root: str | Any, *, window: Window | None = None,
                  filters: Filters | None = None) -> Dataset:
-    """Open the dataset at ``root`` (path or ``s3://`` URI) for the window and filters."""
+    """Open the dataset at ``root`` (path or ``s3://`` URI) for the window and filters.
+
+    A compacted file names the files it replaces in its footer (``otelytics.compacted_from``);
+    while those still exist (between compaction's publish and delete, or after a crash there)
+    they are skipped as already merged, so no row is counted twice."""
     root = str(root)
     fs, base = _filesystem(root)
     info = fs.get_file_info(base)
@@ -299,12 +327,19 @@ def open_dataset(root: str | Any, *, window: Window | None = None,
     skipped: list[tuple[str, str]] = []
     for signal in SIGNALS:
         good = []
-        for path in sorted(_list_files(fs, base, signal, window)):
-            problem = _check_file(fs, path, signal)
-            if problem:
-                skipped.append((path, problem))
-            else:
-                good.append(path)
+        for partition in _list_files(fs, base, signal, window, skipped):
+            checked = [(path, *_check_file(fs, path, signal)) for path in partition]
+            replaced = {name: path.rsplit("/", 1)[-1] for path, problem, merged in checked
+                        if not problem for name in merged}
+            for path, problem, _ in checked:
+                name = path.rsplit("/", 1)[-1]
+                if problem:
+                    skipped.append((path, problem))
+                elif name in replaced:
+                    skipped.append((path, f"already merged into {replaced[name]} "
+                                          "(compaction in progress or interrupted)"))
+                else:
+                    good.append(path)
         files[signal] = good
     assert STAGING not in files
     return Dataset(root, window, filters or Filters(), files, fs,
@@ -315,8 +350,10 @@ _REQUIRED = {"spans": ("trace_id", "span_id", "name", "start_time", "duration_us
              "metrics": ("time", "metric_name"), "logs": ("time",)}
 
 
-def _check_file(fs: pafs.FileSystem, path: str, signal: str) -> str | None:
-    """Why ``path`` cannot be read as a ``signal`` file (None when it can).
+def _check_file(fs: pafs.FileSystem, path: str, signal: str
+                ) -> tuple[str | None, tuple[str, ...]]:
+    """Why ``path`` cannot be read as a ``signal`` file (None when it can), and the names of
+    the files it was compacted from (from the footer already read).
 
     Reads only the footer: a truncated or non-Parquet file fails here instead of failing the
     whole query later; a Parquet file of someone else's schema (missing the key columns or
@@ -328,18 +365,29 @@ def _check_file(fs: pafs.FileSystem, path: str, signal: str) -> str | None:
             file_schema = pq.read_schema(f)
     except Exception as exc:  # any unreadable footer means corrupt
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return f"corrupt Parquet file ({first})"
+        return f"corrupt Parquet file ({first})", ()
     missing = [c for c in _REQUIRED[signal] if c not in file_schema.names]
     if missing:
-        return f"not an otelytics {signal} file (no column {', '.join(missing)})"
+        return f"not an otelytics {signal} file (no column {', '.join(missing)})", ()
     expected = SCHEMAS[signal]
     for fld in file_schema:
         if fld.name in expected.names:
             want = expected.field(fld.name).type
             if _kind(fld.type) != _kind(want):
                 return (f"not an otelytics {signal} file (column {fld.name} is {fld.type}, "
-                        f"expected {want})")
-    return None
+                        f"expected {want})"), ()
+    return None, _compacted_from(file_schema.metadata or {})
+
+
+def _compacted_from(meta: Mapping[bytes, bytes]) -> tuple[str, ...]:
+    raw = meta.get(COMPACTED_FROM_KEY)
+    if not raw:
+        return ()
+    try:
+        names = json.loads(raw)
+    except ValueError:
+        return ()
+    return tuple(str(n) for n in names) if isinstance(names, list) else ()
 
 
 def _kind(t: pa.DataType) -> str:

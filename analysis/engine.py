@@ -77,7 +77,7 @@ SELECT name, count(*) AS calls, count(*) FILTER (WHERE is_error) AS errors,
   count(*) FILTER (WHERE is_llm AND cost_usd IS NULL) AS llm_unpriced,
   CAST(coalesce(sum(input_tokens) FILTER (WHERE is_llm), 0) AS BIGINT) AS input_tokens,
   CAST(coalesce(sum(output_tokens) FILTER (WHERE is_llm), 0) AS BIGINT) AS output_tokens,
-  coalesce(sum(cost_usd) FILTER (WHERE is_llm), 0) AS cost_usd
+  sum(cost_usd) FILTER (WHERE is_llm) AS cost_usd
 FROM {core} GROUP BY 1
 """
 """Per span name: everything the per-operation tables of several reports need, in one scan."""
@@ -87,7 +87,7 @@ SELECT day, count(*) AS executions, count(*) FILTER (WHERE is_error) AS errors,
   quantile_cont(duration_us, 0.95) AS p95_us, count(*) FILTER (WHERE is_llm) AS llm_calls,
   count(*) FILTER (WHERE is_llm AND cost_usd IS NULL) AS llm_unpriced,
   CAST(coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS BIGINT) AS tokens,
-  coalesce(sum(cost_usd), 0) AS cost_usd
+  sum(cost_usd) AS cost_usd
 FROM {core} GROUP BY 1
 """
 """Per UTC day, for trends, anomalies and the daily cost."""
@@ -98,7 +98,7 @@ SELECT provider, model, count(*) AS calls, count(*) FILTER (WHERE cost_usd IS NU
   CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens,
   CAST(coalesce(sum(cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens,
   CAST(coalesce(sum(cache_creation_tokens), 0) AS BIGINT) AS cache_creation_tokens,
-  coalesce(sum(cost_usd), 0) AS cost_usd,
+  sum(cost_usd) AS cost_usd,
   CAST(coalesce(sum(input_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS BIGINT)
     AS unpriced_input_tokens,
   CAST(coalesce(sum(output_tokens) FILTER (WHERE cost_usd IS NULL), 0) AS BIGINT)

@@ -49,7 +49,7 @@ def summary(ds: Dataset, *, group_by: str | None = None) -> Section:
           coalesce(sum(output_tokens), 0) AS output_tokens,
           coalesce(sum(cache_read_tokens), 0) AS cached_input_tokens,
           coalesce(sum(cache_creation_tokens), 0) AS cache_creation_tokens,
-          coalesce(sum(cost_usd), 0) AS cost_usd,
+          sum(cost_usd) AS cost_usd,
           count(*) FILTER (WHERE is_llm AND cost_usd IS NOT NULL) AS priced_calls,
           count(*) FILTER (WHERE is_llm AND cost_usd IS NULL) AS unpriced_calls,
           count(DISTINCT session_id) AS sessions, count(DISTINCT user_id) AS users,
@@ -83,7 +83,7 @@ def _by(e: Engine, expr: str, label: str, name: str) -> Table:
             [0.5, 0.95]), lambda v: v / 1000.0) AS _q,
           coalesce(sum(input_tokens), 0) AS input_tokens,
           coalesce(sum(output_tokens), 0) AS output_tokens,
-          coalesce(sum(cost_usd), 0) AS cost_usd
+          sum(cost_usd) AS cost_usd
         FROM {{core}} GROUP BY 1)
         SELECT * EXCLUDE (_q, input_tokens, output_tokens, cost_usd), _q[1] AS p50_ms,
           _q[2] AS p95_ms, input_tokens, output_tokens, cost_usd

@@ -3,17 +3,15 @@
 Each rule takes a :class:`Context` and yields ``(Suggestion, scope)`` pairs, where ``scope`` is
 the number of calls the ``affected`` count is a share of (for the priority). Thresholds live in
 :class:`~otelytics.analysis.suggestions.SuggestConfig`; formulas are in ``docs/suggestions.md``.
-Prices come from genai-prices (``calc_price``), priced per distinct usage tuple, so tiered
-prices stay exact and millions of calls cost a handful of lookups.
+Prices come from ``otelytics.llm.pricing`` (the SDK's one price source over genai-prices),
+priced per distinct usage tuple, so tiered prices stay exact.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import statistics
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from typing import Any
 
 from otelytics.analysis.suggestions import (
@@ -23,9 +21,10 @@ from otelytics.analysis.suggestions import (
     Totals,
     fingerprint,
 )
+from otelytics.llm import pricing as _pricing
 from otelytics.semconv import attributes as A
 
-__all__ = ["RULES", "Context", "price", "provider_id", "wilson_lower"]
+__all__ = ["RULES", "Context", "price", "wilson_lower"]
 
 Item = tuple[Suggestion, int]
 
@@ -65,42 +64,13 @@ _CUT_FINISH = r"""regexp_matches(finish, '(^|")(length|max_tokens)("|$)')"""
 _RATE_LIMITED = ("regexp_matches(lower(coalesce(error_type, '')), "
                  "'429|rate.?limit|too.?many.?requests|throttl|resource.?exhausted')")
 
-_PROVIDERS = {
-    "openai": "openai", "azure.ai.openai": "azure", "azure.ai.inference": "azure",
-    "anthropic": "anthropic", "aws.bedrock": "aws", "gcp.gemini": "google",
-    "gcp.vertex_ai": "google", "gcp.gen_ai": "google", "google": "google",
-    "x_ai": "x-ai", "xai": "x-ai", "mistral_ai": "mistral", "mistral": "mistral",
-    "deepseek": "deepseek", "groq": "groq", "cohere": "cohere", "perplexity": "perplexity",
-}
-
-
-def provider_id(otel_provider: str | None) -> str | None:
-    """genai-prices provider id for an OTel ``gen_ai.provider.name`` (None: let it infer)."""
-    return _PROVIDERS.get((otel_provider or "").lower())
-
-
-@functools.lru_cache(maxsize=65536)
 def price(model: str, provider: str | None, tin: int, tout: int, tcr: int = 0,
-          tcw: int = 0) -> tuple[Decimal, Decimal] | None:
-    """(input price, output price) of one call with genai-prices; None when unknown."""
-    try:
-        from genai_prices import Usage, calc_price
-    except ImportError:  # pragma: no cover - genai-prices is in the analysis extra
-        return None
-    usage = Usage(input_tokens=tin, output_tokens=tout, cache_read_tokens=tcr or None,
-                  cache_write_tokens=tcw or None)
-    try:
-        r = calc_price(usage, model, provider_id=provider_id(provider))
-    except (LookupError, ValueError):
-        try:
-            r = calc_price(usage, model)
-        except (LookupError, ValueError):
-            return None
-    return r.input_price, r.output_price
-
-
-def _total(p: tuple[Decimal, Decimal] | None) -> Decimal | None:
-    return None if p is None else p[0] + p[1]
+          tcw: int = 0) -> float | None:
+    """USD of one call from ``otelytics.llm.pricing`` (the one price source: genai-prices,
+    tier-aware, plus user prices); None when the model is unknown."""
+    got = _pricing.price(provider or "", model, _pricing.Usage(
+        input_tokens=tin, output_tokens=tout, cache_read_tokens=tcr, cache_creation_tokens=tcw))
+    return None if got is None else got.usd
 
 
 def wilson_lower(errors: int, n: int, z: float = 1.96) -> float:
@@ -222,9 +192,9 @@ def prompt_cache_misses(ctx: Context) -> Iterator[Item]:
         prefix = int(r["prefix"])
         full = price(r["model"], r["provider"], prefix, 0)
         cached = price(r["model"], r["provider"], prefix, 0, prefix)
-        if full is None or cached is None or _total(cached) >= _total(full):
+        if full is None or cached is None or cached >= full:
             continue  # unknown model, or no cache-read price: caching not supported
-        per_call = float(_total(full) - _total(cached))
+        per_call = full - cached
         missed_after_first = misses - 1 if misses == n else misses
         writes = r["writes"]
         yield ctx.make(
@@ -262,13 +232,14 @@ def cheaper_model(ctx: Context) -> Iterator[Item]:
         FROM _llm WHERE model IS NOT NULL GROUP BY ALL HAVING count(*) >= ?
         ORDER BY ALL""", [c.cheap_min_calls])
     for g in groups:
-        pid = provider_id(g["provider"]) or g["provider"]
+        pid = _pricing.provider_id(g["provider"] or "") or g["provider"]
         candidates = [m for m in c.cheaper_models.get(pid or "", ()) if m != g["model"]]
         if (g["tools"] or g["out_p90"] > c.cheap_max_output_p90 or g["err"] > c.cheap_max_error_rate
                 or not candidates):
             continue
         models = [g["model"], *candidates]
-        cuts = sorted({t for m in models for t in (_tier_starts(m, g["provider"]) or ())})
+        cuts = sorted({t for m in models
+                       for t in (_pricing.tier_starts(g["provider"] or "", m) or ())})
         band = " + ".join(f"(tin > {int(t)})::INT" for t in cuts) or "0"
         bands = ctx.rows(f"""
             SELECT {band} AS band, count(*) AS k, min(tin) AS lo, max(tin) AS hi,
@@ -306,52 +277,31 @@ def cheaper_model(ctx: Context) -> Iterator[Item]:
         ), ctx.totals.llm_calls
 
 
-@functools.lru_cache(maxsize=1024)
-def _tier_starts(model: str, provider: str | None) -> tuple[int, ...] | None:
-    """Input-token thresholds where the model's prices jump (genai-prices ``TieredPrices``,
-    "cliff" tiers on total input); None when the model is unknown."""
-    try:
-        from genai_prices import Usage, calc_price
-        from genai_prices.types import TieredPrices
-    except ImportError:  # pragma: no cover
-        return None
-    try:
-        mp = calc_price(Usage(input_tokens=1, output_tokens=1), model,
-                        provider_id=provider_id(provider)).model_price
-    except (LookupError, ValueError):
-        try:
-            mp = calc_price(Usage(input_tokens=1, output_tokens=1), model).model_price
-        except (LookupError, ValueError):
-            return None
-    return tuple(sorted({int(t.start) for v in vars(mp).values() if isinstance(v, TieredPrices)
-                         for t in v.tiers}))
-
-
 def _group_price(model: str, provider: str | None, bands: list[dict[str, Any]]) -> float | None:
     """Exact total price of many calls from per-band sums (no per-call lookups).
 
-    Within one tier band a call's price is affine in its token counts, so
-    ``sum(price) = k * price(base) + sum of (rate x token sum)`` where the rates are finite
-    differences of ``calc_price`` at points inside the band."""
-    total = Decimal(0)
+    Within one tier band (``otelytics.llm.pricing.tier_starts``) a call's price is affine in
+    its token counts, so ``sum(price) = k * price(base) + sum of (rate x token sum)`` where the
+    rates are finite differences of ``price`` at points inside the band."""
+    total = 0.0
     for b in bands:
         lo, hi = int(b["lo"]), int(b["hi"])
-        base = _total(price(model, provider, lo, 0))
-        if base is None:
+        base = price(model, provider, lo, 0)
+        top = price(model, provider, hi, 0)
+        out = price(model, provider, lo, 1_000_000)
+        if base is None or top is None or out is None:
             return None
-        out_rate = (_total(price(model, provider, lo, 1_000_000)) - base) / 1_000_000
-        in_rate = ((_total(price(model, provider, hi, 0)) - base) / (hi - lo)
-                   if hi > lo else Decimal(0))
-        top = _total(price(model, provider, hi, 0))
-        cr_rate = cw_rate = Decimal(0)
+        out_rate = (out - base) / 1_000_000
+        in_rate = (top - base) / (hi - lo) if hi > lo else 0.0
+        cr_rate = cw_rate = 0.0
         if hi > 0 and b["s_cr"]:
-            cr_rate = (_total(price(model, provider, hi, 0, hi)) - top) / hi
+            cr_rate = ((price(model, provider, hi, 0, hi) or top) - top) / hi
         if hi > 0 and b["s_cw"]:
-            cw_rate = (_total(price(model, provider, hi, 0, 0, hi)) - top) / hi
+            cw_rate = ((price(model, provider, hi, 0, 0, hi) or top) - top) / hi
         total += (base * b["k"] + in_rate * (int(b["s_in"]) - lo * b["k"])
                   + out_rate * int(b["s_out"]) + cr_rate * int(b["s_cr"])
                   + cw_rate * int(b["s_cw"]))
-    return float(total)
+    return total
 
 
 _DIMENSIONS = {
@@ -395,7 +345,7 @@ def dominant_cost(ctx: Context) -> Iterator[Item]:
         for u in usage:
             unit = price(u["model"], u["provider"], 1000, 0) if u["model"] else None
             if unit is not None:  # the base (untiered) input price per token
-                saving += float(unit[0]) / 1000 * float(u["excess"])
+                saving += unit / 1000 * float(u["excess"])
         yield ctx.make(
             "dominant-cost", Category.COST,
             f"{dim} {r['k']} takes {r['share']:.0%} of LLM spend",

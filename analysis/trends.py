@@ -25,7 +25,8 @@ WITH r AS (SELECT CAST(unnest(generate_series(min(day), max(day), INTERVAL 1 DAY
 SELECT r.day, coalesce(executions, 0) AS executions, coalesce(errors, 0) AS errors,
   coalesce(errors / nullif(executions, 0), 0) AS error_rate, p95_us / 1000.0 AS p95_ms,
   coalesce(llm_calls, 0) AS llm_calls, coalesce(tokens, 0) AS tokens,
-  coalesce(cost_usd, 0) AS cost_usd
+  CASE WHEN llm_calls > 0 AND llm_unpriced = llm_calls THEN NULL  -- unknown, not $0
+       ELSE coalesce(cost_usd, 0) END AS cost_usd
 FROM r LEFT JOIN {daily} d USING (day) ORDER BY r.day
 """
 

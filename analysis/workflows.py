@@ -91,7 +91,9 @@ def sessions(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> Sect
             coalesce(max(duration_us) FILTER (WHERE span_type = 'session'),
                      max(epoch_us(start_time) + duration_us) - min(epoch_us(start_time)))
               / 1e6 AS duration_s,
-            coalesce(sum(cost_usd), 0) AS cost_usd,
+            -- no LLM call: $0; LLM calls none of which is priced: unknown, never $0
+            CASE WHEN count(cost_usd) = 0 AND count(*) FILTER (WHERE is_llm) > 0 THEN NULL
+                 ELSE coalesce(sum(cost_usd), 0) END AS cost_usd,
             coalesce(bool_or(span_type = 'session'), false) AS has_session,
             coalesce(bool_or(is_error AND span_type = 'session'), false) AS session_failed,
             coalesce(bool_or(is_error AND is_root), false) AS root_failed

@@ -38,7 +38,7 @@ from typing import Any
 from otelytics._settings import ConfigError
 
 __all__ = ["PRICES_FILE_ENV", "Price", "PriceFunction", "Usage", "price", "provider_id",
-           "set_prices"]
+           "set_prices", "tier_starts"]
 
 _log = logging.getLogger("otelytics")
 
@@ -111,6 +111,25 @@ def provider_id(provider: str) -> str | None:
     if table is not None and key in table.provider_ids:
         return key
     return None
+
+
+def tier_starts(provider: str, model: str, *, when: datetime | None = None
+                ) -> tuple[int, ...] | None:
+    """Total-input-token thresholds where the table price of ``model`` jumps (genai-prices'
+    tiers are cliffs); ``()`` for a flat price, None when the table does not know the model.
+    Within one band a price is affine in the token counts, so analysis can price many calls
+    from per-band token sums."""
+    try:
+        table = _table()
+        pid = provider_id(provider) if provider else None
+        found = None if table is None or (provider and pid is None) else table.lookup(pid, model)
+        if found is None:
+            return None
+        mp = found[1].get_prices(when or datetime.now(UTC))
+        return tuple(sorted({int(t.start) for v in vars(mp).values()
+                             if isinstance(v, table._types.TieredPrices) for t in v.tiers}))
+    except Exception:  # never raise: callers treat it as unknown
+        return None
 
 
 # --- the genai-prices table ------------------------------------------------------------------

@@ -251,7 +251,7 @@ def test_compare_baseline_since_and_group_by_cost(dataset_root: Path, tmp_path: 
     assert main(["report", str(dataset_root), "--section", "cost", "--group-by", "user.id",
                  "--format", "json", "-o", str(rep)]) == 0
     by = json.loads(rep.read_text())["sections"]["cost"]["tables"]["by_group"]["rows"]
-    expected = dict(duckdb.sql(f"""SELECT user_id, coalesce(sum(cost_usd), 0) FROM
+    expected = dict(duckdb.sql(f"""SELECT user_id, sum(cost_usd) FROM
         read_parquet('{dataset_root}/spans/*/*.parquet') WHERE gen_ai_request_model IS NOT NULL
         GROUP BY 1""").fetchall())
     assert {r["user.id"]: r["cost_usd"] for r in by} == pytest.approx(expected)

@@ -19,11 +19,22 @@ import pyarrow.dataset as pads
 import pytest
 
 from otelytics.analysis.cli import main
-from otelytics.analysis.cost import price_call
 from otelytics.analysis.dataset import open_dataset
 from otelytics.analysis.report import build_report
 from otelytics.analysis.reports import stack_fingerprint
 from otelytics.analysis.stats import wilson_interval
+
+_GP_PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "gcp.gemini": "google"}
+
+
+def _calc(model: str, provider: str | None, i: int, o: int, cr: int = 0, cw: int = 0) -> float:
+    """Independent price of one call straight from genai_prices.calc_price."""
+    from genai_prices import Usage, calc_price
+
+    usage = Usage(input_tokens=i, output_tokens=o, cache_read_tokens=cr or None,
+                  cache_write_tokens=cw or None)
+    pid = _GP_PROVIDERS[provider] if provider else None
+    return float(calc_price(usage, model_ref=model, provider_id=pid).total_price)
 
 
 def _rows(root: Path) -> list[dict[str, Any]]:
@@ -176,9 +187,12 @@ def test_sessions(report_json: dict, dataset_root: Path) -> None:
 def test_cost_breakdowns_repricing_and_what_if(report_json: dict, dataset_root: Path) -> None:
     rows = [r for r in _rows(dataset_root) if r["gen_ai_request_model"]]
     c = report_json["sections"]["cost"]
-    by_user = collections.defaultdict(float)
-    for r in rows:
-        by_user[r["user_id"]] += r["cost_usd"] or 0
+    by_user: dict = {}
+    for r in rows:  # a user with only unpriced calls has no cost (None), never $0
+        if r["cost_usd"] is not None:
+            by_user[r["user_id"]] = by_user.get(r["user_id"], 0.0) + r["cost_usd"]
+        else:
+            by_user.setdefault(r["user_id"], None)
     got = {r["user"]: r["cost_usd"] for r in c["tables"]["by_user"]["rows"]}
     assert got == pytest.approx(dict(by_user))
     assert c["figures"]["unpriced_calls"] == sum(r["cost_usd"] is None for r in rows)
@@ -187,12 +201,12 @@ def test_cost_breakdowns_repricing_and_what_if(report_json: dict, dataset_root: 
     # re-pricing: each call through genai-prices independently
     for model in ("gpt-4o-mini", "claude-3-5-haiku-latest"):
         calls = [r for r in rows if r["gen_ai_request_model"] == model]
-        expected = sum(price_call.__wrapped__(
+        expected = sum(_calc(
             model, r["gen_ai_provider_name"], r["gen_ai_input_tokens"],
             r["gen_ai_output_tokens"], r["gen_ai_cache_read_tokens"], 0) for r in calls)
         row = next(r for r in c["tables"]["repriced"]["rows"] if r["model"] == model)
         assert row["current_price_usd"] == pytest.approx(expected) and expected > 0
-    whatif = sum(price_call.__wrapped__("gpt-4o", None, r["gen_ai_input_tokens"],
+    whatif = sum(_calc("gpt-4o", None, r["gen_ai_input_tokens"],
                                         r["gen_ai_output_tokens"],
                                         r["gen_ai_cache_read_tokens"], 0) for r in rows)
     assert c["figures"]["what_if_cost_usd"] == pytest.approx(whatif)
@@ -252,7 +266,7 @@ def test_repricing_falls_back_to_per_model_sums_and_says_so(dataset_root: Path) 
     section = cost(open_dataset(dataset_root), max_combinations=1)
     assert section.notes and "per model" in section.notes[0]
     rows = [r for r in _rows(dataset_root) if r["gen_ai_request_model"] == "gpt-4o-mini"]
-    expected = price_call.__wrapped__(
+    expected = _calc(
         "gpt-4o-mini", "openai", sum(r["gen_ai_input_tokens"] for r in rows),
         sum(r["gen_ai_output_tokens"] for r in rows),
         sum(r["gen_ai_cache_read_tokens"] for r in rows), 0)
@@ -269,8 +283,8 @@ def test_tiered_prices_are_applied_per_call(tmp_path: Path) -> None:
     rows = [llm_span("gemini-2.5-pro", provider="gcp.gemini", input_tokens=150_000,
                      output_tokens=1000, cost_usd=None) for _ in range(2)]
     write_spans(tmp_path, rows)
-    per_call = 2 * price_call.__wrapped__("gemini-2.5-pro", "gcp.gemini", 150_000, 1000)
-    summed = price_call.__wrapped__("gemini-2.5-pro", "gcp.gemini", 300_000, 2000)
+    per_call = 2 * _calc("gemini-2.5-pro", "gcp.gemini", 150_000, 1000)
+    summed = _calc("gemini-2.5-pro", "gcp.gemini", 300_000, 2000)
     assert per_call != pytest.approx(summed)  # the tier matters
     row = cost(open_dataset(tmp_path)).table("repriced").records()[0]
     assert row["current_price_usd"] == pytest.approx(per_call)

@@ -166,13 +166,13 @@ def test_relative_needs_bounded_window(data, capsys):
     assert code == 2 and "bounded window" in err
 
 
-def test_empty_window_and_missing_dataset(data, capsys, tmp_path):
+def test_empty_window_and_missing_dataset_exit_3(data, capsys, tmp_path):
     code, _, err = _check(capsys, data["root"], "--from", "2030-01-01", "--max-cost", "1")
-    assert code == 2 and "no span files" in err
+    assert code == 3 and "no span files" in err
     code, _, err = _check(capsys, str(tmp_path / "nope"), "--max-cost", "1")
-    assert code == 2 and "does not exist" in err
+    assert code == 3 and "does not exist" in err
     code, _, err = _check(capsys, data["root"], *CUR, "--operation", "nope", "--max-cost", "1")
-    assert code == 2 and "no spans" in err
+    assert code == 3 and "no spans" in err
 
 
 def test_parsers():
@@ -203,3 +203,25 @@ def test_relative_tokens_per_day_and_json_pass(data, capsys):
     assert r["value"] == pytest.approx(cur) and r["baseline"] == pytest.approx(base / 2)
     assert cur / (base / 2) - 1 < 2.0
     assert code == 0 and doc["passed"] is True and r["breached"] is False
+
+
+def test_operation_without_spans_is_a_usage_error_naming_close_ones(data, capsys):
+    # a typo must not disable a CI budget: exit 2, one line, the closest known operations
+    code, out, err = _check(capsys, data["root"], *CUR, "--max-p95", "fitt=1.5s")
+    assert code == 2 and out == ""
+    [line] = err.strip().splitlines()
+    assert "no spans for operation 'fitt' in this window" in line
+    known = line.split("known operations: ")[1].split(", ")
+    assert known[0] == "fit" and set(known) == {"fit", "chat gpt-4o"}
+    # also when the operation only exists outside the window, and for increase rules
+    code, _, err = _check(capsys, data["root"], *CUR, "--baseline-since", "1d",
+                          "--max-increase", "p95:nope=10%")
+    assert code == 2 and "no spans for operation 'nope'" in err
+
+
+def test_cost_budget_over_only_unpriced_calls_is_an_error(tmp_path, capsys):
+    write_spans(tmp_path, [llm_span("my-llm", provider="acme", cost_usd=None,
+                                    start=_at(DAY2, i)) for i in range(3)])
+    code, out, err = _check(capsys, str(tmp_path), *CUR, "--max-cost", "1")
+    assert code == 2 and out == "" and "no data to measure" in err
+    assert len(err.strip().splitlines()) == 1

@@ -137,7 +137,7 @@ def test_default_root_from_environment(root, capsys, monkeypatch, tmp_path):
     assert json.loads(capsys.readouterr().out)["totals"]["spans"] == len(_rows())
     monkeypatch.delenv("OTELYTICS_DATA_DIR")
     monkeypatch.chdir(tmp_path)  # ./otelytics-data does not exist here
-    assert main(["suggest"]) == 2
+    assert main(["suggest"]) == 3  # no dataset: 3, as report/compare/export/check
     assert "otelytics-data" in capsys.readouterr().err
 
 
@@ -167,9 +167,9 @@ def test_errors_are_one_line_and_non_zero(root, tmp_path, capsys):
     day = next((corrupt / "spans").iterdir())
     (day / "part-0-0-junk.parquet").write_bytes(b"this is not parquet")
     cases = [
-        (["suggest", str(tmp_path / "missing")], "does not exist"),
-        (["suggest", str(root), "--from", "2031-01-01"], "no span files"),
-        (["suggest", str(root), "--operation", "nope"], "no spans"),
+        (["suggest", str(tmp_path / "missing")], "does not exist", 3),
+        (["suggest", str(root), "--from", "2031-01-01"], "no span files", 3),
+        (["suggest", str(root), "--operation", "nope"], "no spans", 3),
         (["suggest", str(root), "--since", "yesterday"], "invalid duration"),
         (["suggest", str(root), "--where", "novalue"], "invalid filter"),
         (["suggest", str(root), "--previous", str(bad_prev)], str(bad_prev)),
@@ -177,10 +177,10 @@ def test_errors_are_one_line_and_non_zero(root, tmp_path, capsys):
         (["suggest", str(root), "--previous", str(tmp_path / "none.json")], "cannot read"),
         (["suggest", str(root), "-o", str(tmp_path / "no" / "dir" / "x.md")], "cannot write"),
     ]
-    for args, message in cases:
+    for args, message, *want in cases:
         code = main(args)
         err = capsys.readouterr().err
-        assert code == 2 and message in err, (args, err)
+        assert code == (want[0] if want else 2) and message in err, (args, err)
         assert len(err.strip().splitlines()) == 1
     # a corrupt file is skipped and named, the rest analysed (console script: no traceback)
     r = _run("suggest", str(corrupt))
