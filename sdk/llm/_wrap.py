@@ -12,6 +12,7 @@ from opentelemetry import context as otel_context
 
 from otelytics._call import report_internal_error
 from otelytics.llm._core import Invocation, begin, fingerprint, suppressed
+from otelytics.llm._stream import AsyncStreamProxy, StreamProxy, StreamState
 from otelytics.semconv import attributes as a
 
 __all__ = ["Patcher", "call_async", "call_sync", "is_set"]
@@ -202,6 +203,31 @@ def end_unread(inv: Invocation) -> None:
 
 def _nothing() -> None:
     return None
+
+
+def finish_parsed(inv: Invocation, result: Any, kwargs: dict[str, Any],
+                  read: Callable[[Invocation, Any], None]) -> Any:
+    """End a non-streamed call from its parsed response (``read`` fills ``inv``)."""
+    resp = parse_raw(result, kwargs)
+    if resp is None:
+        end_unread(inv)
+        return result
+    read(inv, resp)
+    inv.end()
+    return result
+
+
+def wrap_stream(inv: Invocation, result: Any, handler: Callable[[StreamState, Any], None],
+                sync_proxy: type = StreamProxy, async_proxy: type = AsyncStreamProxy) -> Any:
+    """The SDK stream behind a proxy feeding each item to ``handler``; a raw one ends unread."""
+    if is_raw(result):
+        end_unread(inv)
+        return result
+    inv.output_parts = []
+    st = StreamState(inv, handler)
+    if hasattr(result, "__anext__"):
+        return async_proxy(result, st)
+    return sync_proxy(result, st)
 
 
 RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse",
