@@ -64,8 +64,11 @@ class Patcher:
 
 
 def request_attributes(kwargs: dict[str, Any], names: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """Span attributes for the request parameters that were actually passed."""
+    """Span attributes for the request parameters that were actually passed (and
+    ``stream=True``)."""
     out: dict[str, Any] = {}
+    if kwargs.get("stream") is True:
+        out[a.GEN_AI_REQUEST_STREAM] = True
     for param, attr in names:
         v = kwargs.get(param)
         if v is None or not is_set(v):
@@ -77,14 +80,17 @@ def request_attributes(kwargs: dict[str, Any], names: Iterable[tuple[str, str]])
     return out
 
 
-def fingerprint_of(model: Any, content: Any, kwargs: dict[str, Any],
-                   skip: frozenset[str]) -> str | None:
+def add_fingerprint(attrs: dict[str, Any], model: Any, content: Any, kwargs: dict[str, Any],
+                    skip: frozenset[str]) -> None:
+    """Set the request fingerprint of ``content`` and the parameters not in ``skip``."""
     try:
         params = {k: v for k, v in kwargs.items() if k not in skip and is_set(v)}
-        return fingerprint(model, content, params)
+        fp = fingerprint(model, content, params)
     except Exception:
         report_internal_error("fingerprint")
-        return None
+        return
+    if fp:
+        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
 
 
 Starter = Callable[[Any, dict[str, Any]], "Invocation | None"]

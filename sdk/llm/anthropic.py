@@ -22,9 +22,9 @@ from otelytics.llm._instrumentor import SdkInstrumentor
 from otelytics.llm._stream import StreamState
 from otelytics.llm._wrap import (
     Patcher,
+    add_fingerprint,
     call_async,
     call_sync,
-    fingerprint_of,
     finish_parsed,
     is_set,
     make_wrappers,
@@ -72,14 +72,10 @@ def _start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None:
     host, port, _ = server_of(client)
     model = kwargs.get("model")
     attrs = request_attributes(kwargs, _PARAMS)
-    if kwargs.get("stream") is True:
-        attrs[a.GEN_AI_REQUEST_STREAM] = True
     messages = kwargs.get("messages")
     system = kwargs.get("system")
     system = system if is_set(system) else None
-    fp = fingerprint_of(model, [system, messages], kwargs, _NOT_FINGERPRINTED)
-    if fp:
-        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
+    add_fingerprint(attrs, model, [system, messages], kwargs, _NOT_FINGERPRINTED)
     inv = start(_provider(client), "chat", model, (host, port), attrs,
                 own_span=not has_own_telemetry(client))
     if inv is not None:

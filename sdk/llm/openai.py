@@ -25,7 +25,7 @@ from otelytics.llm._instrumentor import SdkInstrumentor
 from otelytics.llm._stream import AsyncStreamProxy, ManagerProxy, StreamProxy, StreamState
 from otelytics.llm._wrap import (
     Patcher,
-    fingerprint_of,
+    add_fingerprint,
     finish_parsed,
     is_set,
     make_wrappers,
@@ -108,15 +108,11 @@ def _chat_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None:
     n = kwargs.get("n")
     if isinstance(n, int) and n != 1:
         attrs[a.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    if kwargs.get("stream") is True:
-        attrs[a.GEN_AI_REQUEST_STREAM] = True
     rf = kwargs.get("response_format")
     if rf is not None and is_set(rf):
         attrs[a.GEN_AI_OUTPUT_TYPE] = "json"
     messages = kwargs.get("messages")
-    fp = fingerprint_of(model, messages, kwargs, _NOT_FINGERPRINTED)
-    if fp:
-        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
+    add_fingerprint(attrs, model, messages, kwargs, _NOT_FINGERPRINTED)
     inv = start(provider, "chat", model, server, attrs)
     if inv is not None:
         inv.content = messages
@@ -222,14 +218,10 @@ def _responses_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None
     provider, server = _client_info(resource)
     model = kwargs.get("model")
     attrs = request_attributes(kwargs, _RESPONSES_PARAMS)
-    if kwargs.get("stream") is True:
-        attrs[a.GEN_AI_REQUEST_STREAM] = True
     content = kwargs.get("input")
     instructions = kwargs.get("instructions")
-    fp = fingerprint_of(model, [instructions if is_set(instructions) else None, content],
-                        kwargs, _NOT_FINGERPRINTED)
-    if fp:
-        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
+    add_fingerprint(attrs, model, [instructions if is_set(instructions) else None, content],
+                    kwargs, _NOT_FINGERPRINTED)
     inv = start(provider, "chat", model, server, attrs)
     if inv is not None:
         inv.content = content if is_set(content) else None
@@ -297,9 +289,7 @@ def _embeddings_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | Non
     if isinstance(fmt, str):
         attrs[a.GEN_AI_REQUEST_ENCODING_FORMATS] = [fmt]
     content = kwargs.get("input")
-    fp = fingerprint_of(model, content, kwargs, _NOT_FINGERPRINTED)
-    if fp:
-        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
+    add_fingerprint(attrs, model, content, kwargs, _NOT_FINGERPRINTED)
     inv = start(provider, "embeddings", model, server, attrs)
     if inv is not None:
         inv.content = content
