@@ -98,10 +98,16 @@ Finisher = Callable[[Invocation, Any, dict[str, Any]], Any]
 
 
 def start(provider: str, operation: str, model: Any, server: tuple[str | None, int | None],
-          attrs: dict[str, Any], own_span: bool = True) -> Invocation | None:
-    return begin(provider, operation, model if isinstance(model, str) else None,
-                 server_address=server[0], server_port=server[1], attributes=attrs,
-                 own_span=own_span)
+          attrs: dict[str, Any], content: Any = None, system: Any = None,
+          own_span: bool = True) -> Invocation | None:
+    """Begin the call; its request ``content`` / ``system`` are kept for estimates and capture."""
+    inv = begin(provider, operation, model if isinstance(model, str) else None,
+                server_address=server[0], server_port=server[1], attributes=attrs,
+                own_span=own_span)
+    if inv is not None:
+        inv.content = content
+        inv.system = system
+    return inv
 
 
 def call_sync(wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],

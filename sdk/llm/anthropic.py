@@ -76,12 +76,8 @@ def _start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None:
     system = kwargs.get("system")
     system = system if is_set(system) else None
     add_fingerprint(attrs, model, [system, messages], kwargs, _NOT_FINGERPRINTED)
-    inv = start(_provider(client), "chat", model, (host, port), attrs,
-                own_span=not has_own_telemetry(client))
-    if inv is not None:
-        inv.content = messages
-        inv.system = system
-    return inv
+    return start(_provider(client), "chat", model, (host, port), attrs, messages, system,
+                 own_span=not has_own_telemetry(client))
 
 
 def _usage(inv: Invocation, usage: Any) -> None:

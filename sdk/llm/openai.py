@@ -113,10 +113,7 @@ def _chat_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None:
         attrs[a.GEN_AI_OUTPUT_TYPE] = "json"
     messages = kwargs.get("messages")
     add_fingerprint(attrs, model, messages, kwargs, _NOT_FINGERPRINTED)
-    inv = start(provider, "chat", model, server, attrs)
-    if inv is not None:
-        inv.content = messages
-    return inv
+    return start(provider, "chat", model, server, attrs, messages)
 
 
 def _chat_usage(inv: Invocation, usage: Any) -> None:
@@ -222,11 +219,8 @@ def _responses_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None
     instructions = kwargs.get("instructions")
     add_fingerprint(attrs, model, [instructions if is_set(instructions) else None, content],
                     kwargs, _NOT_FINGERPRINTED)
-    inv = start(provider, "chat", model, server, attrs)
-    if inv is not None:
-        inv.content = content if is_set(content) else None
-        inv.system = instructions if is_set(instructions) else None
-    return inv
+    return start(provider, "chat", model, server, attrs, content if is_set(content) else None,
+                 instructions if is_set(instructions) else None)
 
 
 def _responses_response(inv: Invocation, resp: Any) -> None:
@@ -290,10 +284,7 @@ def _embeddings_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | Non
         attrs[a.GEN_AI_REQUEST_ENCODING_FORMATS] = [fmt]
     content = kwargs.get("input")
     add_fingerprint(attrs, model, content, kwargs, _NOT_FINGERPRINTED)
-    inv = start(provider, "embeddings", model, server, attrs)
-    if inv is not None:
-        inv.content = content
-    return inv
+    return start(provider, "embeddings", model, server, attrs, content)
 
 
 def _embeddings_response(inv: Invocation, resp: Any) -> None:
