@@ -7,13 +7,11 @@ The schema module is the one source of truth; the document is derived so it cann
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pyarrow as pa
 
 from otelytics.exporter import layout, schema
 from otelytics.exporter.writer import TIME_COLUMNS
+from otelytics.semconv._docgen import cell, write_or_check
 
 __all__ = ["main", "render"]
 
@@ -28,10 +26,6 @@ def _type(t: pa.DataType) -> str:
     if isinstance(t, pa.StructType):
         return "struct<" + ", ".join(f"{f.name}: {_type(f.type)}" for f in t) + ">"
     return str(t)
-
-
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
 
 
 def render() -> str:
@@ -64,8 +58,8 @@ def render() -> str:
             doc = (f.metadata or {}).get(b"doc", b"").decode()
             if signal == "spans" and f.name in promoted:
                 doc = f"attribute `{promoted[f.name]}`"
-            lines.append(f"| `{f.name}` | {_cell(_type(f.type))} | "
-                         f"{'dict' if f.name in dict_cols else ''} | {_cell(doc)} |")
+            lines.append(f"| `{f.name}` | {cell(_type(f.type))} | "
+                         f"{'dict' if f.name in dict_cols else ''} | {cell(doc)} |")
         lines.append("")
     lines += [
         "## Span attributes promoted to columns", "",
@@ -85,19 +79,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    text = render()
-    if argv and argv[0] == "--check":
-        target = Path(argv[1])
-        if target.read_text(encoding="utf-8") != text:
-            print(f"{target} is out of date: run python -m otelytics.exporter._docgen {target}")
-            return 1
-        return 0
-    if argv:
-        Path(argv[0]).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
-    return 0
+    return write_or_check(render, "otelytics.exporter._docgen", argv)
 
 
 if __name__ == "__main__":

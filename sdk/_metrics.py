@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Observation
@@ -130,6 +130,44 @@ def _scope() -> InstrumentationScope:
     return InstrumentationScope(_state.SCOPE, __version__)
 
 
+def histogram_points(snap: dict[Any, _Series], last: dict[Any, _Series] | None,
+                     labels: Callable[[Any], dict[str, Any]], start_ns: int, now: int,
+                     bounds: tuple[float, ...]) -> list[HistogramDataPoint]:
+    """The data points of an aggregate snapshot; with ``last`` (the previous export's
+    snapshot) the delta since it, label sets with no new call left out."""
+    points = []
+    for key, s in snap.items():
+        if last is not None:
+            prev = last.get(key)
+            if prev is not None:
+                d = s.copy()
+                d.count -= prev.count
+                d.sum -= prev.sum
+                d.buckets = [x - y for x, y in zip(s.buckets, prev.buckets, strict=True)]
+                s = d
+            if s.count == 0:
+                continue
+        points.append(HistogramDataPoint(
+            attributes=labels(key), start_time_unix_nano=start_ns, time_unix_nano=now,
+            count=s.count, sum=s.sum, bucket_counts=list(s.buckets),
+            explicit_bounds=list(bounds), min=s.min, max=s.max,
+        ))
+    return points
+
+
+def histogram_metric(spec: m.MetricSpec, points: list[HistogramDataPoint],
+                     delta: bool) -> Metric:
+    """A histogram metric of ``spec`` holding ``points``."""
+    return Metric(
+        name=spec.name, description=spec.brief, unit=spec.unit,
+        data=Histogram(
+            data_points=points,
+            aggregation_temporality=(AggregationTemporality.DELTA if delta
+                                     else AggregationTemporality.CUMULATIVE),
+        ),
+    )
+
+
 class HistogramBridgeExporter(MetricExporter):
     """Wraps a metric exporter and adds the ``otelytics.estimator.duration`` histogram."""
 
@@ -164,23 +202,8 @@ class HistogramBridgeExporter(MetricExporter):
         now = time.time_ns()
         snap = aggregate.snapshot()
         start = self._last_ns if self._delta else aggregate.start_ns
-        points = []
-        for key, s in snap.items():
-            if self._delta:
-                prev = self._last.get(key)
-                if prev is not None:
-                    d = s.copy()
-                    d.count -= prev.count
-                    d.sum -= prev.sum
-                    d.buckets = [x - y for x, y in zip(s.buckets, prev.buckets, strict=True)]
-                    s = d
-                if s.count == 0:
-                    continue
-            points.append(HistogramDataPoint(
-                attributes=_labels(key), start_time_unix_nano=start, time_unix_nano=now,
-                count=s.count, sum=s.sum, bucket_counts=list(s.buckets),
-                explicit_bounds=list(_BOUNDS), min=s.min, max=s.max,
-            ))
+        points = histogram_points(snap, self._last if self._delta else None, _labels, start,
+                                  now, _BOUNDS)
         if self._delta:
             self._last, self._last_ns = snap, now
         return points
@@ -189,15 +212,8 @@ class HistogramBridgeExporter(MetricExporter):
         if not aggregate.bridged:
             return data
         points = self._points()
-        spec = m.OTELYTICS_ESTIMATOR_DURATION
-        added = [Metric(
-            name=spec.name, description=spec.brief, unit=spec.unit,
-            data=Histogram(
-                data_points=points,
-                aggregation_temporality=(AggregationTemporality.DELTA if self._delta
-                                         else AggregationTemporality.CUMULATIVE),
-            ),
-        )] if points else []
+        added = ([histogram_metric(m.OTELYTICS_ESTIMATOR_DURATION, points, self._delta)]
+                 if points else [])
         for hook in EXTRA_HISTOGRAMS:  # other in-process histograms (GenAI metrics)
             added.extend(hook(self, self._delta))
         if not added:

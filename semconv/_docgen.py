@@ -6,6 +6,7 @@ Needs PyYAML (a development dependency); the runtime never parses the YAML.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ def _type_name(t: Any) -> str:
     return str(t)
 
 
-def _cell(text: Any) -> str:
+def cell(text: Any) -> str:
+    """Text for one markdown table cell: one line, ``|`` escaped."""
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
@@ -48,14 +50,14 @@ def render() -> str:
         lines += [f"## {title}", ""]
         groups = [g for s, g in load_groups() if s == stem]
         for g in (g for g in groups if g["type"] == "attribute_group"):
-            lines += [f"### {g.get('display_name', g['id'])}", "", _cell(g["brief"]), ""]
+            lines += [f"### {g.get('display_name', g['id'])}", "", cell(g["brief"]), ""]
             lines += ["| attribute | type | stability | brief | examples |"]
             lines += ["|---|---|---|---|---|"]
             for a in g["attributes"]:
                 ex = ", ".join(f"`{e}`" for e in a.get("examples", []))
                 lines.append(
                     f"| `{a['id']}` | {_type_name(a['type'])} | {a['stability']} "
-                    f"| {_cell(a['brief'])} | {_cell(ex)} |"
+                    f"| {cell(a['brief'])} | {cell(ex)} |"
                 )
             lines.append("")
         metrics = [g for g in groups if g["type"] == "metric"]
@@ -70,19 +72,21 @@ def render() -> str:
                 b = ", ".join(str(x) for x in buckets) if buckets else "—"
                 lines.append(
                     f"| `{m['metric_name']}` | {m['instrument']} | `{m['unit']}` | {attrs} "
-                    f"| {b} | {_cell(m['brief'])} |"
+                    f"| {b} | {cell(m['brief'])} |"
                 )
             lines.append("")
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def write_or_check(render: Callable[[], str], module: str, argv: list[str] | None) -> int:
+    """The command line of a doc generator: ``[--check] [PATH]``; ``--check`` exits 1 when
+    PATH differs from ``render()``, PATH alone writes it, nothing prints it."""
     argv = sys.argv[1:] if argv is None else argv
     text = render()
     if argv and argv[0] == "--check":
         target = Path(argv[1])
         if target.read_text(encoding="utf-8") != text:
-            print(f"{target} is out of date: run python -m otelytics.semconv._docgen {target}")
+            print(f"{target} is out of date: run python -m {module} {target}")
             return 1
         return 0
     if argv:
@@ -90,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return write_or_check(render, "otelytics.semconv._docgen", argv)
 
 
 if __name__ == "__main__":

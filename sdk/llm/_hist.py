@@ -16,12 +16,7 @@ import time
 from bisect import bisect_left
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
-    Histogram,
-    HistogramDataPoint,
-    Metric,
-)
+from opentelemetry.sdk.metrics.export import Metric
 
 from otelytics import _metrics, _state
 from otelytics.semconv import metrics as m
@@ -69,31 +64,14 @@ class Aggregate:
         snap = self.snapshot()
         state = exporter.__dict__.setdefault("_otelytics_llm_last", {})
         last, last_ns = state.get(self.spec.name, ({}, self.start_ns))
-        points = []
-        for key, s in snap.items():
-            if delta:
-                prev = last.get(key)
-                if prev is not None:
-                    d = s.copy()
-                    d.count -= prev.count
-                    d.sum -= prev.sum
-                    d.buckets = [x - y for x, y in zip(s.buckets, prev.buckets, strict=True)]
-                    s = d
-                if s.count == 0:
-                    continue
-            points.append(HistogramDataPoint(
-                attributes=self._labels[key],
-                start_time_unix_nano=last_ns if delta else self.start_ns, time_unix_nano=now,
-                count=s.count, sum=s.sum, bucket_counts=list(s.buckets),
-                explicit_bounds=list(self.bounds), min=s.min, max=s.max))
+        points = _metrics.histogram_points(
+            snap, last if delta else None, self._labels.__getitem__,
+            last_ns if delta else self.start_ns, now, self.bounds)
         if delta:
             state[self.spec.name] = (snap, now)
         if not points:
             return None
-        return Metric(name=self.spec.name, description=self.spec.brief, unit=self.spec.unit,
-                      data=Histogram(data_points=points, aggregation_temporality=(
-                          AggregationTemporality.DELTA if delta
-                          else AggregationTemporality.CUMULATIVE)))
+        return _metrics.histogram_metric(self.spec, points, delta)
 
     def after_fork_in_child(self) -> None:
         self._lock = threading.Lock()

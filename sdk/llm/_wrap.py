@@ -12,6 +12,7 @@ from opentelemetry import context as otel_context
 
 from otelytics._call import report_internal_error
 from otelytics.llm._core import Invocation, begin, fingerprint, suppressed
+from otelytics.llm._stream import AsyncStreamProxy, StreamProxy, StreamState
 from otelytics.semconv import attributes as a
 
 __all__ = ["Patcher", "call_async", "call_sync", "is_set"]
@@ -63,8 +64,11 @@ class Patcher:
 
 
 def request_attributes(kwargs: dict[str, Any], names: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """Span attributes for the request parameters that were actually passed."""
+    """Span attributes for the request parameters that were actually passed (and
+    ``stream=True``)."""
     out: dict[str, Any] = {}
+    if kwargs.get("stream") is True:
+        out[a.GEN_AI_REQUEST_STREAM] = True
     for param, attr in names:
         v = kwargs.get(param)
         if v is None or not is_set(v):
@@ -76,14 +80,17 @@ def request_attributes(kwargs: dict[str, Any], names: Iterable[tuple[str, str]])
     return out
 
 
-def fingerprint_of(model: Any, content: Any, kwargs: dict[str, Any],
-                   skip: frozenset[str]) -> str | None:
+def add_fingerprint(attrs: dict[str, Any], model: Any, content: Any, kwargs: dict[str, Any],
+                    skip: frozenset[str]) -> None:
+    """Set the request fingerprint of ``content`` and the parameters not in ``skip``."""
     try:
         params = {k: v for k, v in kwargs.items() if k not in skip and is_set(v)}
-        return fingerprint(model, content, params)
+        fp = fingerprint(model, content, params)
     except Exception:
         report_internal_error("fingerprint")
-        return None
+        return
+    if fp:
+        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
 
 
 Starter = Callable[[Any, dict[str, Any]], "Invocation | None"]
@@ -91,10 +98,16 @@ Finisher = Callable[[Invocation, Any, dict[str, Any]], Any]
 
 
 def start(provider: str, operation: str, model: Any, server: tuple[str | None, int | None],
-          attrs: dict[str, Any], own_span: bool = True) -> Invocation | None:
-    return begin(provider, operation, model if isinstance(model, str) else None,
-                 server_address=server[0], server_port=server[1], attributes=attrs,
-                 own_span=own_span)
+          attrs: dict[str, Any], content: Any = None, system: Any = None,
+          own_span: bool = True) -> Invocation | None:
+    """Begin the call; its request ``content`` / ``system`` are kept for estimates and capture."""
+    inv = begin(provider, operation, model if isinstance(model, str) else None,
+                server_address=server[0], server_port=server[1], attributes=attrs,
+                own_span=own_span)
+    if inv is not None:
+        inv.content = content
+        inv.system = system
+    return inv
 
 
 def call_sync(wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -202,6 +215,31 @@ def end_unread(inv: Invocation) -> None:
 
 def _nothing() -> None:
     return None
+
+
+def finish_parsed(inv: Invocation, result: Any, kwargs: dict[str, Any],
+                  read: Callable[[Invocation, Any], None]) -> Any:
+    """End a non-streamed call from its parsed response (``read`` fills ``inv``)."""
+    resp = parse_raw(result, kwargs)
+    if resp is None:
+        end_unread(inv)
+        return result
+    read(inv, resp)
+    inv.end()
+    return result
+
+
+def wrap_stream(inv: Invocation, result: Any, handler: Callable[[StreamState, Any], None],
+                sync_proxy: type = StreamProxy, async_proxy: type = AsyncStreamProxy) -> Any:
+    """The SDK stream behind a proxy feeding each item to ``handler``; a raw one ends unread."""
+    if is_raw(result):
+        end_unread(inv)
+        return result
+    inv.output_parts = []
+    st = StreamState(inv, handler)
+    if hasattr(result, "__anext__"):
+        return async_proxy(result, st)
+    return sync_proxy(result, st)
 
 
 RAW_TYPES = frozenset({"LegacyAPIResponse", "APIResponse", "AsyncAPIResponse",

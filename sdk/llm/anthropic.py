@@ -13,28 +13,25 @@ enrichment span processor adds the cost to their span at export.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
-
-from opentelemetry import context as otel_context
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otelytics._call import report_internal_error
 from otelytics.llm import _settings
 from otelytics.llm._core import Invocation, suppressed
-from otelytics.llm._gate import GatedInstrumentor
-from otelytics.llm._stream import AsyncStreamProxy, StreamProxy, StreamState
+from otelytics.llm._instrumentor import SdkInstrumentor
+from otelytics.llm._stream import StreamState
 from otelytics.llm._wrap import (
     Patcher,
-    end_unread,
-    fingerprint_of,
-    is_raw,
+    add_fingerprint,
+    call_async,
+    call_sync,
+    finish_parsed,
     is_set,
     make_wrappers,
-    parse_raw,
     request_attributes,
     server_of,
     start,
+    wrap_stream,
 )
 from otelytics.semconv import attributes as a
 
@@ -75,20 +72,12 @@ def _start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None:
     host, port, _ = server_of(client)
     model = kwargs.get("model")
     attrs = request_attributes(kwargs, _PARAMS)
-    if kwargs.get("stream") is True:
-        attrs[a.GEN_AI_REQUEST_STREAM] = True
     messages = kwargs.get("messages")
     system = kwargs.get("system")
     system = system if is_set(system) else None
-    fp = fingerprint_of(model, [system, messages], kwargs, _NOT_FINGERPRINTED)
-    if fp:
-        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
-    inv = start(_provider(client), "chat", model, (host, port), attrs,
-                own_span=not has_own_telemetry(client))
-    if inv is not None:
-        inv.content = messages
-        inv.system = system
-    return inv
+    add_fingerprint(attrs, model, [system, messages], kwargs, _NOT_FINGERPRINTED)
+    return start(_provider(client), "chat", model, (host, port), attrs, messages, system,
+                 own_span=not has_own_telemetry(client))
 
 
 def _usage(inv: Invocation, usage: Any) -> None:
@@ -161,33 +150,19 @@ def _event(st: StreamState, event: Any) -> None:
             inv.add_tool_call(block.id, block.name)
 
 
-def _wrap_stream(inv: Invocation, result: Any) -> Any:
-    inv.output_parts = []
-    st = StreamState(inv, _event)
-    if hasattr(result, "__anext__"):
-        return AsyncStreamProxy(result, st)
-    return StreamProxy(result, st)
-
-
 def _finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
-    if is_raw(result):
-        msg = None if kwargs.get("stream") is True else parse_raw(result, kwargs)
-        if msg is None:
-            end_unread(inv)
-            return result
-        _message(inv, msg)
-        inv.end()
-        return result
     if kwargs.get("stream") is True:
-        return _wrap_stream(inv, result)
-    _message(inv, result)
-    inv.end()
-    return result
+        return wrap_stream(inv, result, _event)
+    return finish_parsed(inv, result, kwargs, _message)
 
 
 # --- messages.stream(): the request is made in the manager's __enter__ -------------------
 _SYNC_ATTR = "_MessageStreamManager__api_request"
 _ASYNC_ATTR = "_AsyncMessageStreamManager__api_request"
+
+
+def _stream_finish(inv: Invocation, raw: Any, kwargs: dict[str, Any]) -> Any:
+    return wrap_stream(inv, raw, _event)
 
 
 def _stream_helper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -202,15 +177,7 @@ def _stream_helper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
                 inv = _start(instance, {**kwargs, "stream": True})
                 if inv is None:
                     return original()
-                token = otel_context.attach(inv.ctx)
-                try:
-                    raw = original()
-                except BaseException as exc:
-                    otel_context.detach(token)
-                    inv.end(exc)
-                    raise
-                otel_context.detach(token)
-                return _wrap_stream(inv, raw)
+                return call_sync(original, (), {}, inv, _stream_finish)
 
             setattr(manager, _SYNC_ATTR, request)
         elif hasattr(manager, _ASYNC_ATTR):
@@ -225,36 +192,18 @@ async def _async_request(original: Any, instance: Any, kwargs: dict[str, Any]) -
     inv = _start(instance, {**kwargs, "stream": True})
     if inv is None:
         return await original
-    token = otel_context.attach(inv.ctx)
-    try:
-        raw = await original
-    except BaseException as exc:
-        otel_context.detach(token)
-        inv.end(exc)
-        raise
-    otel_context.detach(token)
-    return _wrap_stream(inv, raw)
+    return await call_async(lambda: original, (), {}, inv, _stream_finish)
 
 
-class AnthropicInstrumentor(GatedInstrumentor, BaseInstrumentor):  # type: ignore[misc]
+class AnthropicInstrumentor(SdkInstrumentor):
     """Instruments the ``anthropic`` SDK; ``uninstrument()`` restores it."""
 
     _requires = ("anthropic >= 0.40",)
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return self._requires
-
-    def _instrument(self, **kwargs: Any) -> None:
-        self._patcher = getattr(self, "_patcher", None) or Patcher()
+    def _patch(self, p: Patcher) -> None:
         sync, asyn = make_wrappers(_start, _finish)
         mod = "anthropic.resources.messages.messages"
-        p = self._patcher
         p.wrap(mod, "Messages.create", sync)
         p.wrap(mod, "AsyncMessages.create", asyn)
         p.wrap(mod, "Messages.stream", _stream_helper)
         p.wrap(mod, "AsyncMessages.stream", _stream_helper)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        patcher = getattr(self, "_patcher", None)
-        if patcher is not None:
-            patcher.restore()

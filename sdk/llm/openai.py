@@ -17,26 +17,22 @@ this makes the server send is consumed by the wrapper, so the app sees the same 
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
-
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from otelytics.llm import _settings
 from otelytics.llm._core import Invocation
-from otelytics.llm._gate import GatedInstrumentor
+from otelytics.llm._instrumentor import SdkInstrumentor
 from otelytics.llm._stream import AsyncStreamProxy, ManagerProxy, StreamProxy, StreamState
 from otelytics.llm._wrap import (
     Patcher,
-    end_unread,
-    fingerprint_of,
-    is_raw,
+    add_fingerprint,
+    finish_parsed,
     is_set,
     make_wrappers,
-    parse_raw,
     request_attributes,
     server_of,
     start,
+    wrap_stream,
 )
 from otelytics.semconv import attributes as a
 
@@ -112,19 +108,12 @@ def _chat_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None:
     n = kwargs.get("n")
     if isinstance(n, int) and n != 1:
         attrs[a.GEN_AI_REQUEST_CHOICE_COUNT] = n
-    if kwargs.get("stream") is True:
-        attrs[a.GEN_AI_REQUEST_STREAM] = True
     rf = kwargs.get("response_format")
     if rf is not None and is_set(rf):
         attrs[a.GEN_AI_OUTPUT_TYPE] = "json"
     messages = kwargs.get("messages")
-    fp = fingerprint_of(model, messages, kwargs, _NOT_FINGERPRINTED)
-    if fp:
-        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
-    inv = start(provider, "chat", model, server, attrs)
-    if inv is not None:
-        inv.content = messages
-    return inv
+    add_fingerprint(attrs, model, messages, kwargs, _NOT_FINGERPRINTED)
+    return start(provider, "chat", model, server, attrs, messages)
 
 
 def _chat_usage(inv: Invocation, usage: Any) -> None:
@@ -212,29 +201,13 @@ class _AsyncHidingStreamProxy(AsyncStreamProxy):
         return item
 
 
-def _stream_result(inv: Invocation, result: Any, kwargs: dict[str, Any], handler: Any,
-                   hide: bool = False) -> Any:
-    if is_raw(result):
-        end_unread(inv)
-        return result
-    inv.output_parts = []
-    st = StreamState(inv, handler)
-    if hasattr(result, "__anext__"):
-        return (_AsyncHidingStreamProxy if hide else AsyncStreamProxy)(result, st)
-    return (_HidingStreamProxy if hide else StreamProxy)(result, st)
-
-
 def _chat_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
-        return _stream_result(inv, result, kwargs, _chat_chunk,
-                              kwargs.get("stream_options") is _INJECTED)
-    resp = parse_raw(result, kwargs)
-    if resp is None:
-        end_unread(inv)
-        return result
-    _chat_response(inv, resp)
-    inv.end()
-    return result
+        if kwargs.get("stream_options") is _INJECTED:
+            return wrap_stream(inv, result, _chat_chunk, _HidingStreamProxy,
+                               _AsyncHidingStreamProxy)
+        return wrap_stream(inv, result, _chat_chunk)
+    return finish_parsed(inv, result, kwargs, _chat_response)
 
 
 # --- responses ------------------------------------------------------------------------
@@ -242,19 +215,12 @@ def _responses_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | None
     provider, server = _client_info(resource)
     model = kwargs.get("model")
     attrs = request_attributes(kwargs, _RESPONSES_PARAMS)
-    if kwargs.get("stream") is True:
-        attrs[a.GEN_AI_REQUEST_STREAM] = True
     content = kwargs.get("input")
     instructions = kwargs.get("instructions")
-    fp = fingerprint_of(model, [instructions if is_set(instructions) else None, content],
-                        kwargs, _NOT_FINGERPRINTED)
-    if fp:
-        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
-    inv = start(provider, "chat", model, server, attrs)
-    if inv is not None:
-        inv.content = content if is_set(content) else None
-        inv.system = instructions if is_set(instructions) else None
-    return inv
+    add_fingerprint(attrs, model, [instructions if is_set(instructions) else None, content],
+                    kwargs, _NOT_FINGERPRINTED)
+    return start(provider, "chat", model, server, attrs, content if is_set(content) else None,
+                 instructions if is_set(instructions) else None)
 
 
 def _responses_response(inv: Invocation, resp: Any) -> None:
@@ -304,14 +270,8 @@ def _responses_event(st: StreamState, event: Any) -> None:
 
 def _responses_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
-        return _stream_result(inv, result, kwargs, _responses_event)
-    resp = parse_raw(result, kwargs)
-    if resp is None:
-        end_unread(inv)
-        return result
-    _responses_response(inv, resp)
-    inv.end()
-    return result
+        return wrap_stream(inv, result, _responses_event)
+    return finish_parsed(inv, result, kwargs, _responses_response)
 
 
 # --- embeddings -----------------------------------------------------------------------
@@ -323,20 +283,11 @@ def _embeddings_start(resource: Any, kwargs: dict[str, Any]) -> Invocation | Non
     if isinstance(fmt, str):
         attrs[a.GEN_AI_REQUEST_ENCODING_FORMATS] = [fmt]
     content = kwargs.get("input")
-    fp = fingerprint_of(model, content, kwargs, _NOT_FINGERPRINTED)
-    if fp:
-        attrs[a.OTELYTICS_REQUEST_FINGERPRINT] = fp
-    inv = start(provider, "embeddings", model, server, attrs)
-    if inv is not None:
-        inv.content = content
-    return inv
+    add_fingerprint(attrs, model, content, kwargs, _NOT_FINGERPRINTED)
+    return start(provider, "embeddings", model, server, attrs, content)
 
 
-def _embeddings_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
-    resp = parse_raw(result, kwargs)
-    if resp is None:
-        end_unread(inv)
-        return result
+def _embeddings_response(inv: Invocation, resp: Any) -> None:
     inv.response_model = getattr(resp, "model", None)
     usage = getattr(resp, "usage", None)
     if usage is not None:
@@ -346,8 +297,10 @@ def _embeddings_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> 
         vec = getattr(data[0], "embedding", None)
         if isinstance(vec, list):
             inv.set_attribute(a.GEN_AI_EMBEDDINGS_DIMENSION_COUNT, len(vec))
-    inv.end()
-    return result
+
+
+def _embeddings_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
+    return finish_parsed(inv, result, kwargs, _embeddings_response)
 
 
 # --- the stream() helper ---------------------------------------------------------------
@@ -359,20 +312,15 @@ def _manager_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any
         return manager
 
 
-class OpenAIInstrumentor(GatedInstrumentor, BaseInstrumentor):  # type: ignore[misc]
+class OpenAIInstrumentor(SdkInstrumentor):
     """Instruments the ``openai`` SDK (1.x and later); ``uninstrument()`` restores it."""
 
     _requires = ("openai >= 1.0",)
 
-    def instrumentation_dependencies(self) -> Collection[str]:
-        return self._requires
-
-    def _instrument(self, **kwargs: Any) -> None:
-        self._patcher = getattr(self, "_patcher", None) or Patcher()
+    def _patch(self, p: Patcher) -> None:
         chat_sync, chat_async = make_wrappers(_chat_start, _chat_finish, _chat_prepare)
         resp_sync, resp_async = make_wrappers(_responses_start, _responses_finish)
         emb_sync, emb_async = make_wrappers(_embeddings_start, _embeddings_finish)
-        p = self._patcher
         chat = "openai.resources.chat.completions.completions"
         p.wrap(chat, "Completions.create", chat_sync)
         p.wrap(chat, "AsyncCompletions.create", chat_async)
@@ -384,8 +332,3 @@ class OpenAIInstrumentor(GatedInstrumentor, BaseInstrumentor):  # type: ignore[m
         p.wrap("openai.resources.responses.responses", "AsyncResponses.create", resp_async)
         p.wrap("openai.resources.embeddings", "Embeddings.create", emb_sync)
         p.wrap("openai.resources.embeddings", "AsyncEmbeddings.create", emb_async)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        patcher = getattr(self, "_patcher", None)
-        if patcher is not None:
-            patcher.restore()

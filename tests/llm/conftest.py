@@ -19,6 +19,7 @@ from otelytics.llm import _settings
 from otelytics.llm.anthropic import AnthropicInstrumentor
 from otelytics.llm.openai import OpenAIInstrumentor
 from otelytics.testing import FakeLLMServer
+from tests._metrics_helpers import metric_points
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="anthropic")
 
@@ -87,17 +88,6 @@ def one_span(exporter: Any) -> Any:
     got = llm_spans(exporter)
     assert len(got) == 1, [s.name for s in got]
     return got[0]
-
-
-def metric_points(reader: InMemoryMetricReader, name: str) -> list[Any]:
-    data = reader.get_metrics_data()
-    out = []
-    for rm in data.resource_metrics if data else ():
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                if metric.name == name:
-                    out.extend(metric.data.data_points)
-    return out
 
 
 def point(reader: InMemoryMetricReader, name: str, **attrs: Any) -> Any:

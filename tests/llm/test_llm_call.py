@@ -11,6 +11,7 @@ import otelytics
 from otelytics.semconv import attributes as a
 from otelytics.semconv import metrics as m
 from otelytics.testing import Reply
+from tests._metrics_helpers import COLLECTING_EXPORTERS
 from tests.llm.conftest import GPT, MSGS, llm_spans, one_span, point
 
 
@@ -125,21 +126,7 @@ def test_bridged_genai_histograms_are_exact_cumulative_and_delta(python_run):
     import json
     import textwrap
 
-    code = textwrap.dedent("""
-        import json, otelytics
-        from opentelemetry.sdk.metrics.export import (
-            MetricExporter, MetricExportResult, AggregationTemporality)
-        from opentelemetry.sdk.metrics import Histogram
-        class Collect(MetricExporter):
-            def __init__(self, delta):
-                pref = {Histogram: AggregationTemporality.DELTA} if delta else None
-                super().__init__(preferred_temporality=pref)
-                self.batches = []
-            def export(self, data, timeout_millis=10_000, **kw):
-                self.batches.append(data); return MetricExportResult.SUCCESS
-            def force_flush(self, timeout_millis=10_000): return True
-            def shutdown(self, timeout_millis=30_000, **kw): pass
-        cum, delta = Collect(False), Collect(True)
+    code = COLLECTING_EXPORTERS + textwrap.dedent("""
         otelytics.configure(exporters=[cum, delta], instrument_llm=False)
         out = {}
         for round_ in range(2):

@@ -11,17 +11,8 @@ import otelytics
 from otelytics import _state
 from otelytics.semconv import attributes as a
 from otelytics.semconv import metrics as m
-
-
-def _points(reader, name):
-    data = reader.get_metrics_data()
-    out = []
-    for rm in data.resource_metrics if data else ():
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                if metric.name == name:
-                    out.extend(metric.data.data_points)
-    return out
+from tests._metrics_helpers import COLLECTING_EXPORTERS
+from tests._metrics_helpers import metric_points as _points
 
 
 def _by_labels(points, estimator):
@@ -77,21 +68,7 @@ def test_metric_label_cardinality_is_bounded(metric_reader, spans):
 
 def test_bridged_histogram_reaches_a_metric_exporter_exactly(python_run):
     """configure() builds the providers: durations go through the exporter bridge."""
-    code = textwrap.dedent("""
-        import json, otelytics
-        from opentelemetry.sdk.metrics.export import (
-            MetricExporter, MetricExportResult, AggregationTemporality)
-        from opentelemetry.sdk.metrics import Histogram
-        class Collect(MetricExporter):
-            def __init__(self, delta):
-                pref = {Histogram: AggregationTemporality.DELTA} if delta else None
-                super().__init__(preferred_temporality=pref)
-                self.batches = []
-            def export(self, data, timeout_millis=10_000, **kw):
-                self.batches.append(data); return MetricExportResult.SUCCESS
-            def force_flush(self, timeout_millis=10_000): return True
-            def shutdown(self, timeout_millis=30_000, **kw): pass
-        cum, delta = Collect(False), Collect(True)
+    code = COLLECTING_EXPORTERS + textwrap.dedent("""
         otelytics.configure(exporters=[cum, delta])
         @otelytics.track
         def work(i): return i
