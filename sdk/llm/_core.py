@@ -475,11 +475,11 @@ def begin(provider: str, operation: str, model: str | None, *,
             name = f"{operation} {model}" if model else operation
             span = _state.tracer.start_span(name, context=parent_ctx, kind=SpanKind.CLIENT,
                                             attributes=attrs)
-            ctx = otel_context.Context({**parent_ctx, _SPAN_KEY: span})
+        inv = Invocation(provider, operation, model, server_address, span, frame, parent_ctx)
+        if span is not None:
+            inv.ctx = otel_context.Context({**parent_ctx, _SPAN_KEY: span, IN_LLM_CALL: inv})
         else:
-            ctx = parent_ctx
-        inv = Invocation(provider, operation, model, server_address, span, frame, ctx)
-        inv.ctx = otel_context.Context({**ctx, IN_LLM_CALL: inv})
+            inv.ctx = otel_context.Context({**parent_ctx, IN_LLM_CALL: inv})
         if span is None and attributes:
             inv.request_attrs = attributes
         if outer is not None:
