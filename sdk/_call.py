@@ -172,6 +172,9 @@ def _start_memory(call: Call) -> None:
     call.trace_mem = True
 
 
+_ENDED_CTX = otel_context.Context()
+
+
 def finish(call: Call, exc: BaseException | None) -> None:
     """End the call's span, record its metrics and feed its session; never raises."""
     try:
@@ -198,6 +201,9 @@ def finish(call: Call, exc: BaseException | None) -> None:
             session._record_call(elapsed, failed)
     except Exception:
         report_internal_error("finish")
+    # the context holds this frame (FRAME_KEY): a reference cycle that would leave the frame
+    # and its span to the cyclic GC; every caller has detached it before finishing
+    call.ctx = _ENDED_CTX
 
 
 def _finish_attributes(call: Call, span: Span, exc: BaseException | None) -> None:

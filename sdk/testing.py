@@ -35,6 +35,7 @@ import hashlib
 import json
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -222,6 +223,16 @@ class _Answer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the default 5 resets bursts of concurrent clients
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that dropped its connection (reset, broken pipe) is what tests and
+        benchmarks do on purpose: no traceback for it. Any other error is printed as usual."""
+        if isinstance(sys.exc_info()[1], _CLIENT_GONE):
+            return
+        super().handle_error(request, client_address)
+
+
+_CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 class _Dropped(Exception):
@@ -420,7 +431,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._post()
         except _Dropped:
             pass
-        except (BrokenPipeError, ConnectionResetError):  # client went away mid-stream
+        except _CLIENT_GONE:  # client went away mid-stream
             self.close_connection = True
 
     def _post(self) -> None:

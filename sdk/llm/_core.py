@@ -40,6 +40,7 @@ _INPUT = "input"
 _OUTPUT = "output"
 _SOURCE_UNPRICED = a.OtelyticsCostSourceValues.UNPRICED.value
 _models = _state.LabelLimiter(500)
+_ENDED_CTX = otel_context.Context()
 
 
 def suppressed() -> bool:
@@ -96,10 +97,11 @@ class _Labels:
     """Metric attribute dicts, cached per (operation, provider, model, response, server)."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[Any, ...], tuple[dict[str, Any], ...]] = {}
+        self._cache: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     def get(self, op: str, provider: str, model: str | None, resp_model: str | None,
-            server: str | None, etype: str | None) -> tuple[dict[str, Any], ...]:
+            server: str | None, etype: str | None) -> tuple[Any, ...]:
+        """(base, duration, input, output) label dicts, then their keys (``tuple(items)``)."""
         key = (op, provider, model, resp_model, server, etype)
         hit = self._cache.get(key)
         if hit is not None:
@@ -116,7 +118,7 @@ class _Labels:
             dur[a.ERROR_TYPE] = _state.error_type_label(etype)
         inp = {**base, a.GEN_AI_TOKEN_TYPE: _INPUT}
         out = {**base, a.GEN_AI_TOKEN_TYPE: _OUTPUT}
-        hit = (base, dur, inp, out)
+        hit = (base, dur, inp, out, *(tuple(d.items()) for d in (base, dur, inp, out)))
         if len(self._cache) < 10_000:
             self._cache[key] = hit
         return hit
@@ -157,19 +159,22 @@ class _Totals:
             items = list(table.values())
         return [Observation(v, labels) for labels, v in items]
 
-    def add_cost(self, labels: dict[str, Any], usd: float) -> None:
+    def add_cost(self, labels: dict[str, Any], usd: float,
+                 k: tuple[Any, ...] | None = None) -> None:
         with self._lock:
             if not self._registered:
                 self._register()
-            k = tuple(labels.items())
+            if k is None:
+                k = tuple(labels.items())
             hit = self.cost.get(k)
             self.cost[k] = (labels, usd + (hit[1] if hit is not None else 0.0))
 
-    def add_unpriced(self, labels: dict[str, Any]) -> None:
+    def add_unpriced(self, labels: dict[str, Any], k: tuple[Any, ...] | None = None) -> None:
         with self._lock:
             if not self._registered:
                 self._register()
-            k = tuple(labels.items())
+            if k is None:
+                k = tuple(labels.items())
             hit = self.unpriced.get(k)
             self.unpriced[k] = (labels, 1 + (hit[1] if hit is not None else 0))
 
@@ -302,6 +307,10 @@ class Invocation:
         if self.done:
             return
         self.done = True
+        # ctx holds this invocation (IN_LLM_CALL): a reference cycle that would keep the
+        # call, its span and their locks alive until the cyclic GC (x18 gen-0 collections
+        # per call in the bench); nothing attaches it after the end
+        self.ctx = _ENDED_CTX
         try:
             self._end(exc, end_time)
         except Exception:
@@ -421,22 +430,22 @@ class Invocation:
 
     def _metrics(self, elapsed: float, etype: str | None, cost: float | None,
                  priced: bool) -> None:
-        base, dur, inp, out = _labels.get(self.operation, self.provider, self.model,
-                                          self.response_model, self.server, etype)
-        _hist.duration.record(elapsed, dur)
+        base, dur, inp, out, kb, kd, ki, ko = _labels.get(
+            self.operation, self.provider, self.model, self.response_model, self.server, etype)
+        _hist.duration.record(elapsed, dur, kd)
         if etype is not None:
             return
         if self.first is not None:
-            _hist.ttfc.record(self.first - self.t0, base)
+            _hist.ttfc.record(self.first - self.t0, base, kb)
         if self.input_tokens is not None:
-            _hist.tokens.record(self.input_tokens, inp)
+            _hist.tokens.record(self.input_tokens, inp, ki)
         if self.output_tokens is not None and self.operation != "embeddings":
-            _hist.tokens.record(self.output_tokens, out)
+            _hist.tokens.record(self.output_tokens, out, ko)
         if priced:
-            _hist.cost_per_call.record(cost, base)  # type: ignore[arg-type]
-            _totals.add_cost(base, cost)  # type: ignore[arg-type]
+            _hist.cost_per_call.record(cost, base, kb)  # type: ignore[arg-type]
+            _totals.add_cost(base, cost, kb)  # type: ignore[arg-type]
         else:
-            _totals.add_unpriced(base)
+            _totals.add_unpriced(base, kb)
 
 
 def begin(provider: str, operation: str, model: str | None, *,
@@ -470,11 +479,11 @@ def begin(provider: str, operation: str, model: str | None, *,
             name = f"{operation} {model}" if model else operation
             span = _state.tracer.start_span(name, context=parent_ctx, kind=SpanKind.CLIENT,
                                             attributes=attrs)
-            ctx = otel_context.Context({**parent_ctx, _SPAN_KEY: span})
+        inv = Invocation(provider, operation, model, server_address, span, frame, parent_ctx)
+        if span is not None:
+            inv.ctx = otel_context.Context({**parent_ctx, _SPAN_KEY: span, IN_LLM_CALL: inv})
         else:
-            ctx = parent_ctx
-        inv = Invocation(provider, operation, model, server_address, span, frame, ctx)
-        inv.ctx = otel_context.Context({**ctx, IN_LLM_CALL: inv})
+            inv.ctx = otel_context.Context({**parent_ctx, IN_LLM_CALL: inv})
         if span is None and attributes:
             inv.request_attrs = attributes
         if outer is not None:

@@ -35,11 +35,14 @@ class Aggregate:
         self._labels: dict[tuple[Any, ...], dict[str, Any]] = {}
         self.start_ns = time.time_ns()
 
-    def record(self, value: float, labels: dict[str, Any]) -> None:
+    def record(self, value: float, labels: dict[str, Any],
+               key: tuple[Any, ...] | None = None) -> None:
+        """``key`` is ``tuple(labels.items())`` when the caller has it cached."""
         if not _metrics.aggregate.bridged:
             _state.instrument(self.spec).record(value, labels)
             return
-        key = tuple(labels.items())
+        if key is None:
+            key = tuple(labels.items())
         i = bisect_left(self.bounds, value)
         with self._lock:
             s = self._series.get(key)

@@ -202,6 +202,7 @@ class EnrichingSpanProcessor(SpanProcessor):
         self.stats = {"priced": 0, "unpriced": 0, "failed": 0}
         self._lock = threading.Lock()
         self._warned = False
+        self._ending = False  # the SDK calls _on_ending (before on_end) for every span
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -216,6 +217,8 @@ class EnrichingSpanProcessor(SpanProcessor):
             if raw is None or (GEN_AI_USAGE_INPUT_TOKENS not in raw
                                and GEN_AI_USAGE_OUTPUT_TOKENS not in raw):
                 return
+            if OTELYTICS_COST_SOURCE in raw or OTELYTICS_COST_USD in raw:
+                return  # priced already (our own calls): what enrich_attributes would say
             scope = getattr(span, "instrumentation_scope", None)
             updates = enrich_attributes(raw, span.start_time,
                                         getattr(scope, "name", None))
@@ -258,10 +261,12 @@ class EnrichingSpanProcessor(SpanProcessor):
             self._count("failed")
 
     def _on_ending(self, span: Any) -> None:
+        self._ending = True
         self._enrich(span)
 
     def on_end(self, span: ReadableSpan) -> None:
-        self._enrich(span)  # no-op when _on_ending already did it
+        if not self._ending:  # an SDK without _on_ending: enrich here (still before export
+            self._enrich(span)  # when this processor is first in the chain)
 
     def shutdown(self) -> None:
         pass

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import struct
+import time
 import warnings
 
 import anthropic
@@ -432,3 +435,42 @@ def test_concurrent_requests_are_all_answered_and_recorded(fake):
     assert [r[-1].usage is not None for r in results] == [True] * 20
     assert [r[0].model for r in results] == [f"m{i}" for i in range(20)]
     assert sorted(r.body["model"] for r in fake.requests) == sorted(f"m{i}" for i in range(20))
+
+
+def _reset(sock) -> None:
+    """Close with SO_LINGER 0: the server sees a TCP reset, as when a client process dies."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_dropped_client_connections_leave_stderr_clean(capfd):
+    with FakeLLMServer() as srv:
+        # reset mid request line (the server is reading it) and mid body
+        for partial in (b"POST /v1/chat/comp",
+                        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                        b"Content-Length: 100\r\n\r\n{"):
+            sock = socket.create_connection(("127.0.0.1", srv.port))
+            sock.sendall(partial)
+            time.sleep(0.05)
+            _reset(sock)
+        time.sleep(0.2)
+        # the server still answers afterwards
+        client = openai.OpenAI(base_url=srv.openai_base_url, api_key="k", max_retries=0)
+        resp = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    assert resp.choices[0].message.content
+    err = capfd.readouterr().err
+    assert "Exception occurred" not in err
+    assert "ConnectionResetError" not in err
+
+
+def test_other_handler_errors_still_print_a_traceback(capfd):
+    with FakeLLMServer() as srv:
+        httpd = srv._httpd
+        try:
+            raise ValueError("a real bug in a handler")
+        except ValueError:
+            httpd.handle_error(None, ("127.0.0.1", 1))
+    err = capfd.readouterr().err
+    assert "Exception occurred during processing of request" in err
+    assert "ValueError: a real bug in a handler" in err
