@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 
 import pytest
 
@@ -101,14 +102,22 @@ def test_process_metrics_are_observed_with_official_names(metric_reader, spans):
 
     install_process_metrics()
     metric_reader.get_metrics_data()  # first utilisation sample needs a previous one
-    sum(i * i for i in range(200_000))
-    usage = _points(metric_reader, m.PROCESS_MEMORY_USAGE.name)
+    # CPU times tick in 10 ms steps: work for >= 0.2 s so the utilisation sample is not noise,
+    # then read every gauge from ONE collection (each collection takes a new sample).
+    deadline = time.monotonic() + 0.2
+    while time.monotonic() < deadline:
+        sum(i * i for i in range(20_000))
+    data = metric_reader.get_metrics_data()
+    points = {metric.name: list(metric.data.data_points)
+              for rm in data.resource_metrics for sm in rm.scope_metrics
+              for metric in sm.metrics}
+    usage = points.get(m.PROCESS_MEMORY_USAGE.name)
     assert usage and usage[0].value > 1_000_000
-    threads = _points(metric_reader, m.PROCESS_THREAD_COUNT.name)
+    threads = points[m.PROCESS_THREAD_COUNT.name]
     assert threads[0].value >= 1
-    fds = _points(metric_reader, m.PROCESS_UNIX_FILE_DESCRIPTOR_COUNT.name)
+    fds = points[m.PROCESS_UNIX_FILE_DESCRIPTOR_COUNT.name]
     assert fds[0].value >= 3
-    modes = {p.attributes[a.CPU_MODE] for p in _points(metric_reader, m.PROCESS_CPU_TIME.name)}
+    modes = {p.attributes[a.CPU_MODE] for p in points[m.PROCESS_CPU_TIME.name]}
     assert modes == {"user", "system"}
-    util = _points(metric_reader, m.PROCESS_CPU_UTILIZATION.name)
+    util = points.get(m.PROCESS_CPU_UTILIZATION.name)
     assert util and all(0 <= p.value <= 1.5 for p in util)
