@@ -195,22 +195,43 @@ def performance(ds: Dataset, *, group_by: str | None = None, top: int = 10,
     # duration column inside the Parquet scan before decoding ids and names
     floor = e.scalar(f"""SELECT CAST(floor(min(greatest(q_us[4], 3 * q_us[1]))) AS BIGINT)
                          FROM {{ops}} WHERE calls >= {min_calls}""")
-    outliers_sql = f"""
-        WITH st AS (SELECT name, q_us[1] AS p50, q_us[4] AS p99 FROM {{ops}}
-                    WHERE calls >= {min_calls}),
-        o AS (
-          SELECT s.name AS operation, s.trace_id, s.span_id, s.start_time,
-            s.duration_us / 1000.0 AS duration_ms, st.p50 / 1000.0 AS operation_p50_ms,
+    # two steps, because an outlier is a property of (name, duration) alone: find the
+    # (name, duration) keys of the outliers reading only those two columns, then fetch ids
+    # and start times for the keys that can reach the top (ties included); decoding ids and
+    # times of every outlier (1 % of spans) made this section ~2x slower (docs/analysis.md)
+    st = f"""st AS (SELECT name, q_us[1] AS p50, q_us[4] AS p99 FROM {{ops}}
+                    WHERE calls >= {min_calls})"""
+    keys = e.sql(f"""
+        WITH {st},
+        k AS (
+          SELECT s.name, s.duration_us, count(*) AS n,
             s.duration_us / nullif(st.p50, 0) AS times_p50
           FROM spans s JOIN st ON s.name = st.name
           WHERE s.duration_us >= greatest(st.p99, 3 * st.p50) AND s.duration_us > st.p50
-            AND s.duration_us >= {int(floor) if floor is not None else 0})
-        """
-    found = e.sql(outliers_sql + f"""
-        SELECT *, count(*) OVER () AS total FROM o
-        ORDER BY times_p50 DESC NULLS LAST, duration_ms DESC, trace_id LIMIT {top}""")
-    count = found.column("total")[0].as_py() if found.num_rows else 0
-    outliers = Table.from_arrow("outlier_traces", found.drop_columns(["total"]), (
+            AND s.duration_us >= {int(floor) if floor is not None else 0}
+          GROUP BY s.name, s.duration_us, st.p50),
+        r AS (
+          SELECT name, duration_us, sum(n) OVER () AS total,
+            sum(n) OVER (ORDER BY times_p50 DESC NULLS LAST, duration_us DESC
+                         RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+              - sum(n) OVER (PARTITION BY times_p50, duration_us) AS before
+          FROM k)
+        SELECT name, duration_us, total FROM r WHERE before < {top}""").to_pylist()
+    count = int(keys[0]["total"]) if keys else 0
+    durations = sorted({int(k["duration_us"]) for k in keys}) or [-1]
+    names = sorted({k["name"] for k in keys}) or [""]
+    found = e.sql(f"""
+        WITH {st}
+        SELECT s.name AS operation, s.trace_id, s.span_id, s.start_time,
+          s.duration_us / 1000.0 AS duration_ms, st.p50 / 1000.0 AS operation_p50_ms,
+          s.duration_us / nullif(st.p50, 0) AS times_p50
+        FROM spans s JOIN st ON s.name = st.name
+        WHERE s.duration_us IN ({", ".join(map(str, durations))})
+          AND s.duration_us >= greatest(st.p99, 3 * st.p50) AND s.duration_us > st.p50
+          AND list_contains(?, s.name)
+        ORDER BY times_p50 DESC NULLS LAST, duration_ms DESC, trace_id LIMIT {top}""",
+                  [names])
+    outliers = Table.from_arrow("outlier_traces", found, (
         f"spans at or above their operation's p99 and 3x its p50 (operations with "
         f">= {min_calls} calls)"))
     figures = {"operations": len(by_op), "outlier_spans": count}
