@@ -186,10 +186,14 @@ def performance(ds: Dataset, *, group_by: str | None = None, top: int = 10,
           quantile_cont(ttfc_s, 0.95) * 1000.0 AS p95_ms
         FROM {core} WHERE ttfc_s IS NOT NULL GROUP BY 1, 2 ORDER BY p95_ms DESC, 1""",
                    description="streaming LLM calls: time to the first chunk")
+    # the top-N bar from the duration column alone, then ids only for spans at or above it
+    bar = e.scalar(f"""SELECT min(d) FROM (SELECT duration_us AS d FROM spans
+                       WHERE duration_us IS NOT NULL ORDER BY d DESC LIMIT {top})""")
     slowest = e.table("slowest_spans", f"""
         SELECT name AS operation, trace_id, span_id, start_time,
           duration_us / 1000.0 AS duration_ms
-        FROM spans ORDER BY duration_us DESC, trace_id, span_id LIMIT {top}""",
+        FROM spans {f"WHERE duration_us >= {int(bar)}" if bar is not None else ""}
+        ORDER BY duration_us DESC, trace_id, span_id LIMIT {top}""",
                       description=f"the {top} slowest spans")
     # the lowest bar over all operations, inlined as a constant so that DuckDB filters the
     # duration column inside the Parquet scan before decoding ids and names
