@@ -193,6 +193,52 @@ def end_to_end_figures() -> dict[str, float]:
     }
 
 
+_BURST = """
+import json, sys, time
+import otelytics
+from otelytics.exporter import drop_counts
+otelytics.configure(service_name="burst")
+
+@otelytics.track
+def work(i):
+    return i
+
+t = time.perf_counter()
+for i in range(int(sys.argv[1])):
+    work(i)
+loop = time.perf_counter() - t
+otelytics.force_flush()
+print(json.dumps({"loop_us": loop / int(sys.argv[1]) * 1e6,
+                  "dropped": sum(n for (s, _), n in drop_counts().items() if s == "spans")}))
+"""
+
+
+def burst_figures(calls: int = 20_000) -> dict[str, float]:
+    """A fresh process ends ``calls`` tracked spans in a tight loop: how many are lost.
+
+    The SDK's batch queue overflows when the export thread falls behind; the drops are
+    counted (``queue_full``). Run with our queue default and with the SDK's 2048.
+    """
+    import json
+    import subprocess
+    import sys
+
+    out: dict[str, float] = {}
+    for label, queue in (("", None), ("_sdk_queue_2048", "2048")):
+        tmp = tempfile.mkdtemp(prefix="otelytics-bench-burst-")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELYTICS_"))}
+        env["OTELYTICS_DATA_DIR"] = tmp
+        if queue:
+            env["OTEL_BSP_MAX_QUEUE_SIZE"] = queue
+        r = subprocess.run([sys.executable, "-c", _BURST, str(calls)], capture_output=True,
+                           text=True, env=env, timeout=300, check=True)
+        got = json.loads(r.stdout.strip().splitlines()[-1])
+        out[f"burst{label}_dropped_of_{calls}"] = got["dropped"]
+        out[f"burst{label}_loop_us_per_call"] = round(got["loop_us"], 2)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
 def run() -> dict[str, float]:
     spans = make_spans()
-    return {**encoding_figures(spans), **end_to_end_figures()}
+    return {**encoding_figures(spans), **end_to_end_figures(), **burst_figures()}

@@ -28,6 +28,7 @@ class ExportCore:
         self._shutdown = False
         self.options: ExporterOptions = resolve_options(**options)
         self.writer: DatasetWriter | None = None
+        _warm_up()
         try:
             self.writer = DatasetWriter(self.options.root, signal, **self.options.writer_kwargs())
         except Exception as exc:  # e.g. a malformed URI: the app still runs, rows are counted
@@ -105,3 +106,18 @@ class ExportCore:
         if key not in self._warned:
             self._warned.add(key)
             _log.warning(message)
+
+
+def _warm_up() -> None:
+    """Pay pyarrow's one-time lazy imports now, not in the first export.
+
+    ``pa.array`` imports pandas on its first call when pandas is installed (~0.2 s measured).
+    Paid inside the first ``export``, that stalled the SDK's batch thread while the app kept
+    ending spans: a 20,000-call loop lost ~17,000 of them to the SDK's full queue
+    (docs/exporter.md). Paid here, at set-up, it costs the same once and loses nothing.
+    """
+    try:
+        pa.array([0])
+    except Exception:
+        pass
+

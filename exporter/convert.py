@@ -2,6 +2,10 @@
 
 Columns are built directly (Python lists per column, one ``pa.array`` per column, maps from
 offsets + keys + values) instead of a list of row dicts: measured 2-3x cheaper (docs/exporter.md).
+Only Arrow calls that keep the GIL are used (no ``take``, ``cast``, compute kernels,
+``MapArray.from_arrays`` or ``pa.nulls``): this runs on the SDK's export thread inside the
+host app, and each GIL release there costs a whole switch interval (5 ms) while the app's
+threads run Python, which made the batch queue overflow in tight loops (docs/exporter.md).
 Rules the schema promises readers:
 
 - promoted attributes land in their typed column and are *not* repeated in ``attributes``; a
@@ -175,9 +179,55 @@ class _Maps:
         self.offsets.append(len(self.keys))
 
     def array(self) -> pa.Array:
-        return pa.MapArray.from_arrays(
-            pa.array(self.offsets, pa.int32()), pa.array(self.keys, pa.string()),
-            pa.array(self.values, pa.string()))
+        return map_array(self.offsets, self.keys, self.values)
+
+
+def map_array(offsets: list[int], keys: list[str], values: list[str],
+              typ: pa.MapType = _STR_MAP) -> pa.Array:
+    """A map column from offsets + keys + values, built without releasing the GIL
+    (``MapArray.from_arrays`` validates with the GIL released, twice)."""
+    entries = pa.StructArray.from_arrays(
+        [pa.array(keys, typ.key_type), pa.array(values, typ.item_type)],
+        fields=[typ.key_field, typ.item_field])
+    return pa.Array.from_buffers(typ, len(offsets) - 1,
+                                 [None, pa.array(offsets, pa.int32()).buffers()[1]],
+                                 children=[entries])
+
+
+def _list_array(offsets: list[int], values: pa.Array, typ: pa.ListType) -> pa.Array:
+    """A list column from offsets + values, built without releasing the GIL."""
+    return pa.Array.from_buffers(typ, len(offsets) - 1,
+                                 [None, pa.array(offsets, pa.int32()).buffers()[1]],
+                                 children=[values])
+
+
+_CONSTANT: dict[tuple[bool, int, pa.DataType], pa.Array] = {}
+
+
+def _constant(empty_lists: bool, n: int, typ: Any) -> pa.Array:
+    """``n`` nulls (or empty lists) of ``typ``, cached per (length, type): batches mostly
+    have one size, and arrays are immutable."""
+    key = (empty_lists, n, typ)
+    arr = _CONSTANT.get(key)
+    if arr is None:
+        if len(_CONSTANT) > 256:
+            _CONSTANT.clear()
+        arr = _CONSTANT[key] = (
+            _list_array([0] * (n + 1), pa.array([], typ.value_type), typ) if empty_lists
+            else pa.array([None] * n, typ))
+    return arr
+
+
+def nulls(n: int, typ: pa.DataType) -> pa.Array:
+    """``n`` nulls of ``typ`` (``pa.nulls`` releases the GIL), cached."""
+    return _constant(False, n, typ)
+
+
+def lookup(table: list[Any], indices: Sequence[int], typ: pa.DataType) -> pa.Array:
+    """``table[i]`` for each index, as an array (a ``take`` that keeps the GIL)."""
+    if len(table) == 1:
+        return pa.array(table * len(indices), typ)
+    return pa.array(list(map(table.__getitem__, indices)), typ)
 
 
 def _pairs(attrs: Mapping[str, Any] | None) -> list[tuple[str, str]]:
@@ -204,28 +254,17 @@ def _lists(n: int, rows: list[tuple[int, Any]], convert: Any, typ: pa.ListType) 
         counts[i] = len(converted)
         items.extend(converted)
     offsets = [0, *accumulate(counts)]
-    values = pa.array(items, typ.value_type)
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values, type=typ)
-
-
-_EMPTY: dict[tuple[int, pa.DataType], pa.Array] = {}
+    return _list_array(offsets, pa.array(items, typ.value_type), typ)
 
 
 def _empty_lists(n: int, typ: pa.ListType) -> pa.Array:
-    """``n`` empty lists, cached per length (arrays are immutable)."""
-    key = (n, typ)
-    arr = _EMPTY.get(key)
-    if arr is None:
-        if len(_EMPTY) > 64:
-            _EMPTY.clear()
-        arr = _EMPTY[key] = pa.ListArray.from_arrays(
-            pa.array([0] * (n + 1), pa.int32()), pa.array([], typ.value_type), type=typ)
-    return arr
+    """``n`` empty lists, cached."""
+    return _constant(True, n, typ)
 
 
 class _Resources:
     """Per-resource cache of the encoded attributes and service name. A batch has one
-    resource or a few: rows refer to them by index and the map column is a ``take``."""
+    resource or a few: rows refer to them by index."""
 
     __slots__ = ("_cache", "_index", "_order")
 
@@ -253,9 +292,10 @@ class _Resources:
             resource = next(iter(self._index.values()))[0]
             return _repeated(resource, self._order[0], len(indices))
         maps = _Maps()
-        for keys, values in self._order:
-            maps.add_pairs(keys, values)
-        return maps.array().take(pa.array(indices, pa.int32()))
+        order = self._order
+        for i in indices:
+            maps.add_pairs(*order[i])
+        return maps.array()
 
     def get(self, resource: Any) -> tuple[list[str], list[str], str | None]:
         hit = self._cache.get(id(resource))
@@ -280,9 +320,10 @@ def _repeated(resource: Any, kv: tuple[list[str], list[str]], n: int) -> pa.Arra
     hit = _REPEATED.get(key)
     if hit is not None and hit[0] is resource:
         return hit[1]
-    maps = _Maps()
-    maps.add_pairs(*kv)
-    arr = maps.array().take(pa.array([0] * n, pa.int32()))
+    keys, values = kv
+    k = len(keys)
+    arr = map_array(list(range(0, k * (n + 1), k)) if k else [0] * (n + 1), keys * n,
+                    values * n)
     if len(_REPEATED) > 64:
         _REPEATED.clear()
     _REPEATED[key] = (resource, arr)
@@ -297,14 +338,8 @@ def _hex_span(v: int | None) -> str | None:
     return None if not v else f"{v:016x}"
 
 
-_KINDS = pa.array([k.name for k in sorted(SpanKind, key=lambda k: k.value)], pa.string())
-_STATUS_CODES = pa.array([c.name for c in sorted(StatusCode, key=lambda c: c.value)],
-                         pa.string())
-
-
-def _names(values: Sequence[int], names: pa.Array) -> pa.Array:
-    """Enum values -> their names, by one ``take`` (cheaper than ``.name`` per row)."""
-    return names.take(pa.array(values, pa.int8()))
+_KINDS = [k.name for k in sorted(SpanKind, key=lambda k: k.value)]
+_STATUS_CODES = [c.name for c in sorted(StatusCode, key=lambda c: c.value)]
 
 
 def spans_to_table(spans: Sequence[Any]) -> pa.Table:
@@ -421,11 +456,7 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
     cols = list(zip(*rows, strict=True)) if rows else [()] * 17
     (trace_id, span_id, parent_id, trace_state, name, kind, start, end, duration, status_code,
      status_msg, scope_index, res_index, d_a, d_e, d_l, _) = cols
-    services = pa.array([svc for _, svc in resources.services()], pa.string())
-    scope_names = pa.array([sc[0] for sc in scopes], pa.string())
-    scope_versions = pa.array([sc[1] for sc in scopes], pa.string())
-    res_idx = pa.array(res_index, pa.int32())
-    scope_idx = pa.array(scope_index, pa.int32())
+    services = [svc for _, svc in resources.services()]
     ts_type = pa.timestamp("us", tz="UTC")
     string = pa.string()
     columns: dict[str, pa.Array] = {
@@ -434,17 +465,16 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
         "parent_span_id": pa.array(parent_id, string),
         "trace_state": pa.array(trace_state, string),
         "name": pa.array(name, string),
-        "kind": _names(kind, _KINDS),
+        "kind": lookup(_KINDS, kind, string),
         "start_time": pa.array(start, ts_type),
         "end_time": pa.array(end, ts_type),
         "duration_us": pa.array(duration, pa.int64()),
-        "status_code": _names(status_code, _STATUS_CODES),
+        "status_code": lookup(_STATUS_CODES, status_code, string),
         "status_message": pa.array(status_msg, string),
-        "service_name": services.take(res_idx),
-        "scope_name": scope_names.take(scope_idx),
-        "scope_version": scope_versions.take(scope_idx),
-        "attributes": pa.MapArray.from_arrays(
-            pa.array(offsets, pa.int32()), pa.array(keys, string), pa.array(values, string)),
+        "service_name": lookup(services, res_index, string),
+        "scope_name": lookup([sc[0] for sc in scopes], scope_index, string),
+        "scope_version": lookup([sc[1] for sc in scopes], scope_index, string),
+        "attributes": map_array(offsets, keys, values),
         "resource_attributes": resources.column(res_index),
         "events": _lists(n, with_events, _event, SPAN_SCHEMA.field("events").type),
         "links": _lists(n, with_links, _link, SPAN_SCHEMA.field("links").type),
@@ -453,7 +483,7 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
         "dropped_links_count": pa.array(d_l, pa.int32()),
     }
     for p, values_, any_ in zip(PROMOTED_SPAN_ATTRIBUTES, promoted, used, strict=True):
-        columns[p.column] = pa.array(values_, p.type) if any_ else pa.nulls(n, p.type)
+        columns[p.column] = pa.array(values_, p.type) if any_ else nulls(n, p.type)
     return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
 
 

@@ -195,9 +195,9 @@ def _today() -> int:
 def _split_by_day(table: pa.Table, time_col: str) -> list[tuple[int, pa.Table]]:
     """``[(day number, rows of that UTC day)]``; rows without a time go to today."""
     col = table.column(time_col)
-    if not col.null_count:
-        mm = pc.min_max(col)  # the common case, one day: no per-row work
-        lo, hi = mm["min"].value // _US_PER_DAY, mm["max"].value // _US_PER_DAY
+    if not col.null_count and table.num_rows:
+        lo, hi = _min_max(col)  # the common case, one day: no per-row Arrow work
+        lo, hi = lo // _US_PER_DAY, hi // _US_PER_DAY
         if lo == hi:
             return [(lo, table)]
     us = pc.cast(col, pa.int64())
@@ -208,6 +208,23 @@ def _split_by_day(table: pa.Table, time_col: str) -> list[tuple[int, pa.Table]]:
     for d in pc.unique(days).to_pylist():
         out.append((int(d), table.filter(pc.equal(days, d))))
     return out
+
+
+def _min_max(col: pa.ChunkedArray) -> tuple[int, int]:
+    """Min and max of a non-empty, null-free 64-bit column, read from its buffers in Python.
+
+    ``append`` runs on the app's export thread; ``pc.min_max`` releases the GIL, and each
+    release there costs a switch interval (5 ms) while app threads run (docs/exporter.md).
+    """
+    lo = hi = None
+    for chunk in col.chunks:
+        if len(chunk):
+            mv = memoryview(chunk.buffers()[1]).cast("q")[chunk.offset:chunk.offset + len(chunk)]
+            a, b = min(mv), max(mv)
+            lo = a if lo is None or a < lo else lo
+            hi = b if hi is None or b > hi else hi
+    assert lo is not None and hi is not None
+    return lo, hi
 
 
 def _min_ms(table: pa.Table, time_col: str) -> int:

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from otelytics import _state
+from otelytics._batch_drops import count_batch_drops
 from otelytics._metrics import HistogramBridgeExporter, aggregate
 from otelytics._settings import ConfigError, Settings, env_value, resolve_settings
 from otelytics.processor import MembershipSpanProcessor
@@ -37,6 +38,19 @@ __all__ = ["configure", "disable", "enable", "force_flush", "is_enabled"]
 _log = logging.getLogger("otelytics")
 _lock = threading.Lock()
 _MARK = "_otelytics_configured"
+BATCH_QUEUE_SIZE = 8192
+"""Our default for ``OTEL_BSP_MAX_QUEUE_SIZE`` (the SDK's is 2048).
+
+A tight loop of tracked calls ends spans faster than any exporter drains them for a moment;
+with 2048 slots a 20,000-call loop still lost a few hundred spans now and then on a 2-core VM
+(docs/exporter.md). 8192 queued tracked-call spans hold ~23 MB at most (2.8 KB each,
+measured with tracemalloc); drops beyond it are counted."""
+
+
+def _batch(exporter: SpanExporter) -> BatchSpanProcessor:
+    if os.environ.get("OTEL_BSP_MAX_QUEUE_SIZE"):
+        return BatchSpanProcessor(exporter)
+    return BatchSpanProcessor(exporter, max_queue_size=BATCH_QUEUE_SIZE)
 _process_metrics: Any = None
 
 _GROUPS = {"traces": "opentelemetry_traces_exporter", "metrics": "opentelemetry_metrics_exporter"}
@@ -119,7 +133,7 @@ def _install_tracing(settings: Settings, explicit_exporters: bool) -> None:
         provider.add_span_processor(MembershipSpanProcessor())
         if explicit_exporters:
             for exp in _build_exporters("traces", settings, strict=True):
-                provider.add_span_processor(BatchSpanProcessor(exp))
+                provider.add_span_processor(_batch(exp))
         setattr(provider, _MARK, True)
         return
     sampler = (
@@ -130,7 +144,7 @@ def _install_tracing(settings: Settings, explicit_exporters: bool) -> None:
     provider = TracerProvider(resource=_resource(settings), sampler=sampler)
     provider.add_span_processor(MembershipSpanProcessor())
     for exp in exporters:
-        provider.add_span_processor(BatchSpanProcessor(exp))
+        provider.add_span_processor(_batch(exp))
     setattr(provider, _MARK, True)
     trace.set_tracer_provider(provider)
 
@@ -215,6 +229,7 @@ def configure(**options: Any) -> Settings:
         _state.set_settings(settings)
         explicit = options.get("exporters") is not None or env_value("exporters") is not None
         _install_tracing(settings, explicit)
+        count_batch_drops(trace.get_tracer_provider(), "spans")
         _state.refresh_tracer()
         _install_metrics(settings, explicit)
         if settings.process_metrics:

@@ -12,14 +12,17 @@ import logging
 import os
 
 from opentelemetry import metrics, trace
+from opentelemetry._logs import get_logger_provider
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
 from otelytics import _state
+from otelytics._batch_drops import count_batch_drops
 from otelytics._metrics import HistogramBridgeExporter, aggregate
 from otelytics._settings import resolve_settings
 from otelytics.configure import (
+    BATCH_QUEUE_SIZE,
     available_exporters,
     install_enrichment,
     install_process_metrics,
@@ -39,12 +42,14 @@ _PROTOCOLS = {"grpc", "http/protobuf"}
 
 
 class OtelyticsDistro(BaseDistro):
-    """Defaults: every signal to the Parquet dataset; our configurator."""
+    """Defaults: every signal to the Parquet dataset; our configurator; a batch queue of
+    ``BATCH_QUEUE_SIZE`` spans unless ``OTEL_BSP_MAX_QUEUE_SIZE`` says otherwise."""
 
     def _configure(self, **kwargs: object) -> None:
         for var in _SIGNALS:
             os.environ.setdefault(var, "parquet")
         os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", "otelytics")
+        os.environ.setdefault("OTEL_BSP_MAX_QUEUE_SIZE", str(BATCH_QUEUE_SIZE))
 
 
 def _known(signal: str) -> list[str]:
@@ -105,6 +110,8 @@ class OtelyticsConfigurator(_OTelSDKConfigurator):
             add(MembershipSpanProcessor())
             provider._otelytics_configured = True  # type: ignore[attr-defined]
         install_enrichment(provider)
+        count_batch_drops(provider, "spans")
+        count_batch_drops(get_logger_provider(), "logs")
         _bridge_metric_readers()
         if settings.process_metrics:
             install_process_metrics()

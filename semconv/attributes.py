@@ -77,6 +77,7 @@ class OtelyticsSignalValues(Enum):
 
 
 class OtelyticsDropReasonValues(Enum):
+    QUEUE_FULL = "queue_full"
     BUFFER_FULL = "buffer_full"
     WRITE_ERROR = "write_error"
     SHUTDOWN = "shutdown"

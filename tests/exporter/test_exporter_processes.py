@@ -182,9 +182,79 @@ print("RESULT done")
         else []
     published = duck(f"select count(*) from '{tmp_path}/spans/**/*.parquet'")[0][0] if files \
         else 0
-    lost = drops.get("spans/write_error", 0) + drops.get("spans/shutdown", 0)
+    # the SDK's batch queue may overflow too while the writer retries: counted as well
+    lost = sum(drops.get(f"spans/{r}", 0) for r in ("write_error", "shutdown", "queue_full"))
     assert lost > 0
-    assert published + lost == 3000  # every span is either readable or counted
+    # every span is either readable or counted (queue_full may count one over: _batch_drops)
+    assert 3000 <= published + lost <= 3001
+
+
+# A switch interval of 1000 s keeps the SDK's export thread off the GIL for the whole loop
+# (nothing in it blocks), so the batch queue overflows by construction, not by timing.
+_BURST = """
+import sys
+sys.setswitchinterval(1000)
+for i in range(3000):
+    work(i)
+sys.setswitchinterval(0.005)
+print("RESULT done")
+"""
+
+
+def test_batch_queue_overflow_is_counted_not_silent(python_run, tmp_path):
+    code = """
+import otelytics
+otelytics.configure(service_name="burst")
+
+@otelytics.track
+def work(i):
+    return i
+""" + _BURST + _REPORT
+    r = python_run(code, env={"OTELYTICS_DATA_DIR": str(tmp_path),
+                              "OTEL_BSP_MAX_QUEUE_SIZE": "500",
+                              "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "100"})
+    assert r.returncode == 0, r.stderr
+    drops = _drops(r.stdout)
+    published = duck(f"select count(*) from '{tmp_path}/spans/**/*.parquet'")[0][0]
+    assert drops.get("spans/queue_full", 0) >= 2000  # 500 slots for 3000 spans
+    # exact, or one over when the export thread ran inside the SDK's emit (sdk/_batch_drops.py)
+    assert 3000 <= published + drops["spans/queue_full"] <= 3001
+    assert set(drops) == {"spans/queue_full"}
+
+
+def test_batch_queue_overflow_is_counted_under_opentelemetry_instrument(python_run, tmp_path):
+    app = tmp_path / "burst.py"
+    app.write_text("""
+import json, logging
+from opentelemetry import trace
+from opentelemetry._logs import get_logger_provider
+from otelytics.exporter import drop_counts
+
+tracer = trace.get_tracer("burst")
+log = logging.getLogger("burst")
+
+def work(i):
+    with tracer.start_as_current_span("work"):
+        log.warning("item %d", i)
+""" + _BURST + """
+trace.get_tracer_provider().shutdown()
+get_logger_provider().shutdown()
+print("DROPS", json.dumps({f"{s}/{r}": n for (s, r), n in drop_counts().items()}))
+""")
+    root = tmp_path / "data"
+    env = {"OTELYTICS_DATA_DIR": str(root), "OTEL_METRICS_EXPORTER": "none",
+           "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
+           "OTEL_BSP_MAX_QUEUE_SIZE": "500", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "100",
+           "OTEL_BLRP_MAX_QUEUE_SIZE": "300", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "100",
+           "PATH": f"{BIN}:/usr/bin:/bin"}
+    r = python_run(str(app), env=env, prefix=[str(BIN / "opentelemetry-instrument")])
+    assert r.returncode == 0, r.stderr
+    drops = _drops(r.stdout)
+    for table, slots in (("spans", 500), ("logs", 300)):
+        published = duck(f"select count(*) from '{root}/{table}/**/*.parquet'")[0][0]
+        dropped = drops.get(f"{table}/queue_full", 0)
+        assert dropped >= 3000 - slots - 100, (table, drops)
+        assert 3000 <= published + dropped <= 3001, (table, published, drops)
 
 
 _WORKER = """

@@ -280,3 +280,30 @@ def test_drops_are_visible_as_the_self_metric(tmp_path, metric_reader):
     closed = [p for p in points if dict(p.attributes) == {
         A.OTELYTICS_SIGNAL: "spans", A.OTELYTICS_DROP_REASON: "closed"}]
     assert [p.value for p in closed] == [expected] and expected >= 3
+
+
+def test_one_batch_from_several_resources_keeps_each_rows_resource(tmp_path):
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    for svc, extra in (("api", {"zone": "a"}), ("worker", {}), ("api", {"zone": "b"})):
+        provider = TracerProvider(resource=Resource.create({"service.name": svc, **extra}))
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        scope_tracer = provider.get_tracer(f"scope-{svc}", "9")
+        for i in range(3):
+            with scope_tracer.start_as_current_span(f"{svc}{extra.get('zone', '')}-{i}"):
+                pass
+    spans = list(memory.get_finished_spans())
+    spans = spans[::2] + spans[1::2]  # interleave the resources within the one batch
+    exporter = ParquetSpanExporter(root=str(tmp_path))
+    assert exporter.export(spans).name == "SUCCESS"
+    exporter.shutdown()
+    rows = duck_dicts(f"select name, service_name, scope_name, scope_version, "
+                      f"resource_attributes from '{tmp_path}/spans/**/*.parquet'")
+    assert len(rows) == 9
+    for row in rows:
+        res = dict(row["resource_attributes"])
+        assert res["service.name"] == row["service_name"]
+        assert row["name"].startswith(row["service_name"] + res.get("zone", ""))
+        assert row["scope_name"] == f"scope-{row['service_name']}"
+        assert row["scope_version"] == "9"
