@@ -4,7 +4,9 @@ A threading ``http.server`` (HTTP/1.1 keep-alive, one thread per connection, a c
 connections) whose handlers only do protocol work -- auth, content type, size limits, gzip with
 a decompression cap -- and hand the body to :meth:`Receiver.ingest`. Status codes follow the
 OTLP spec: 200 (+ partial success), 400 bad data, 401 token, 404 path, 405 method, 411 no
-length, 413 too large, 415 content type/encoding, 429/503 + ``Retry-After`` under pressure.
+length (and not chunked), 413 too large, 415 content type/encoding, 429/503 + ``Retry-After``
+under pressure. Bodies come with ``Content-Length`` or ``Transfer-Encoding: chunked``; a
+chunked body is refused with 413 as soon as its chunks pass the size limit.
 Error bodies are ``google.rpc.Status`` in the request's encoding.
 """
 
@@ -41,6 +43,11 @@ _REFUSAL_STATUS = {"bad_data": (400, code_pb2.INVALID_ARGUMENT),
                    "throttled": (429, code_pb2.RESOURCE_EXHAUSTED),
                    "unavailable": (503, code_pb2.UNAVAILABLE)}
 _READ_CHUNK = 1 << 20
+_MAX_CHUNK_LINE = 1024  # a chunk-size line (hex size + extensions) or a trailer line
+
+
+class _BadChunk(Exception):
+    """Malformed ``Transfer-Encoding: chunked`` framing."""
 
 
 class _TooLarge(Exception):
@@ -207,23 +214,34 @@ class _Handler(BaseHTTPRequestHandler):
             return
         limit = self.server.receiver.config.max_request_bytes
         length_header = self.headers.get("Content-Length")
-        if length_header is None:
-            self._error(411, code_pb2.INVALID_ARGUMENT, "Content-Length is required",
+        transfer = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+        if transfer:
+            if transfer != "chunked":
+                self._error(501, code_pb2.UNIMPLEMENTED,
+                            f"unsupported transfer encoding {transfer!r}; use chunked",
+                            json_body=is_json, close=True, signal=signal)
+                return
+            length_header = None  # RFC 9112 6.3: chunked wins over Content-Length
+        elif length_header is None:
+            self._error(411, code_pb2.INVALID_ARGUMENT,
+                        "Content-Length or Transfer-Encoding: chunked is required",
                         json_body=is_json, close=True, signal=signal)
             return
-        try:
-            length = int(length_header)
-            if length < 0:
-                raise ValueError
-        except ValueError:
-            self._error(400, code_pb2.INVALID_ARGUMENT, "bad Content-Length",
-                        json_body=is_json, close=True, signal=signal)
-            return
-        if length > limit:
-            self._error(413, code_pb2.INVALID_ARGUMENT,
-                        f"body of {length} bytes exceeds the limit of {limit}",
-                        json_body=is_json, close=True, signal=signal)
-            return
+        length = -1  # chunked
+        if length_header is not None:
+            try:
+                length = int(length_header)
+                if length < 0:
+                    raise ValueError
+            except ValueError:
+                self._error(400, code_pb2.INVALID_ARGUMENT, "bad Content-Length",
+                            json_body=is_json, close=True, signal=signal)
+                return
+            if length > limit:
+                self._error(413, code_pb2.INVALID_ARGUMENT,
+                            f"body of {length} bytes exceeds the limit of {limit}",
+                            json_body=is_json, close=True, signal=signal)
+                return
         rec = self.server.receiver
         if not rec.inflight.acquire(blocking=False):
             self._error(429, code_pb2.RESOURCE_EXHAUSTED, "too many concurrent requests",
@@ -234,8 +252,47 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             rec.inflight.release()
 
-    def _read_body(self, length: int) -> bytes | None:
+    def _read_body(self, length: int, limit: int) -> bytes | None:
+        """The body (``length`` -1: chunked); None when the client went away mid-body.
+
+        Raises TimeoutError past the read timeout, ``_TooLarge`` when chunks pass ``limit``,
+        ``_BadChunk`` for malformed chunked framing.
+        """
         deadline = time.monotonic() + self.server.receiver.config.read_timeout_s
+        if length >= 0:
+            return self._read_exactly(length, deadline)
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            line = self._read_line(deadline)
+            if line is None:
+                return None
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise _BadChunk(f"bad chunk size line {line[:40]!r}") from None
+            if size < 0:
+                raise _BadChunk("negative chunk size")
+            if size == 0:
+                break
+            total += size
+            if total > limit:
+                raise _TooLarge(f"chunked body exceeds the limit of {limit} bytes")
+            data = self._read_exactly(size, deadline)
+            end = self._read_line(deadline)
+            if data is None or end is None:
+                return None
+            if end.strip():
+                raise _BadChunk("chunk data longer than its size")
+            parts.append(data)
+        while True:  # trailer fields, up to the empty line
+            line = self._read_line(deadline)
+            if line is None:
+                return None
+            if not line.strip():
+                return b"".join(parts)
+
+    def _read_exactly(self, length: int, deadline: float) -> bytes | None:
         parts = []
         left = length
         while left:
@@ -248,12 +305,30 @@ class _Handler(BaseHTTPRequestHandler):
             left -= len(chunk)
         return b"".join(parts)
 
+    def _read_line(self, deadline: float) -> bytes | None:
+        if time.monotonic() > deadline:
+            raise TimeoutError("body not received in time")
+        line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+        if not line:
+            return None
+        if len(line) > _MAX_CHUNK_LINE or not line.endswith(b"\n"):
+            raise _BadChunk("chunk size or trailer line too long or cut")
+        return line
+
     def _ingest(self, rec: Receiver, signal: str, length: int, encoding: str, is_json: bool,
                 limit: int) -> None:
         try:
-            body = self._read_body(length)
+            body = self._read_body(length, limit)
         except TimeoutError:
             self._error(408, code_pb2.DEADLINE_EXCEEDED, "request body timed out",
+                        json_body=is_json, close=True, signal=signal)
+            return
+        except _TooLarge as exc:
+            self._error(413, code_pb2.INVALID_ARGUMENT, str(exc), json_body=is_json,
+                        close=True, signal=signal)
+            return
+        except _BadChunk as exc:
+            self._error(400, code_pb2.INVALID_ARGUMENT, f"bad chunked body: {exc}",
                         json_body=is_json, close=True, signal=signal)
             return
         if body is None:  # client went away mid-body: nothing to answer

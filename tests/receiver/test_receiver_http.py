@@ -236,3 +236,53 @@ def test_json_requests_obey_the_backlog_cap_too(serve):
     assert int(headers["Retry-After"]) > 0 and json.loads(resp)["code"] == code_pb2.UNAVAILABLE
     assert server.terminate() == 0
     assert seqs(server) == [0, 1, 2]
+
+
+def _chunked(server, body_chunks, headers: dict | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=30)
+    try:
+        conn.request("POST", "/v1/traces", body=iter(body_chunks), encode_chunked=True,
+                     headers={"Content-Type": PB, "Transfer-Encoding": "chunked",
+                              **(headers or {})})
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def _raw(server, head: str, payload: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.http_port)) as s:
+        s.sendall(head.encode() + payload)
+        s.settimeout(10)
+        return s.recv(65536)
+
+
+def test_chunked_bodies_accepted_limited_and_checked(serve):
+    server = serve("--max-request-bytes", "100000")
+    body = trace_request(0, 6)
+    pieces = [body[i:i + 97] for i in range(0, len(body), 97)]  # many small chunks
+    status, resp = _chunked(server, pieces)
+    assert status == 200 and ExportTraceServiceResponse.FromString(resp).partial_success \
+        .rejected_spans == 0
+    zipped = gzip.compress(trace_request(6, 2))
+    assert _chunked(server, [zipped[:10], zipped[10:]],
+                    headers={"Content-Encoding": "gzip"})[0] == 200
+    # over the limit: refused once the chunks pass it, not after reading everything
+    status, resp = _chunked(server, [b"\0" * 60_000, b"\0" * 60_000])
+    assert status == 413 and "limit" in status_of(resp).message
+    head = f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: {PB}\r\n"
+    # trailer fields after the last chunk are read and ignored
+    tail = trace_request(8, 1)
+    answer = _raw(server, head + "Transfer-Encoding: chunked\r\n\r\n",
+                  f"{len(tail):x};ext=1\r\n".encode() + tail + b"\r\n0\r\nX-Sum: 1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200")
+    # malformed framing: a size that is not hex, data longer than its size
+    assert _raw(server, head + "Transfer-Encoding: chunked\r\n\r\n",
+                b"zz\r\nabc\r\n0\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert _raw(server, head + "Transfer-Encoding: chunked\r\n\r\n",
+                b"2\r\nabcdef\r\n0\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert _raw(server, head + "Transfer-Encoding: gzip\r\n\r\n", b"").startswith(
+        b"HTTP/1.1 501")
+    assert _raw(server, head + "\r\n", b"").startswith(b"HTTP/1.1 411")
+    assert server.terminate() == 0
+    assert seqs(server) == list(range(9))
