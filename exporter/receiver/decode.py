@@ -34,7 +34,7 @@ from otelytics.exporter.schema import (
     PROMOTED_SPAN_ATTRIBUTES,
     SPAN_SCHEMA,
 )
-from otelytics.llm.enrich import enrich_attributes
+from otelytics.llm.enrich import USAGE_KEYS, enrich_attributes
 from otelytics.semconv import attributes as A
 
 __all__ = [
@@ -58,6 +58,8 @@ _STATUS = ("UNSET", "OK", "ERROR")
 _TEMPORALITY = ("unspecified", "delta", "cumulative")
 _SERVICE_NAME = "service.name"
 _CACHE_WRITE = A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
+# usage under an older name (gen_ai.usage.prompt_tokens, ...): the span is priced too
+_LEGACY_USAGE = USAGE_KEYS - {A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_OUTPUT_TOKENS}
 _US_PER_DAY = 86_400_000_000
 _I32 = (1 << 31) - 1
 _ZERO_TRACE = b"\0" * 16
@@ -326,6 +328,7 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
                     sc_add(_STATUS[code] if 0 <= code < 3 else str(code))
                     sm_add(st.message or None)
                     cache_write = None
+                    legacy_usage = False
                     for kv in s.attributes:
                         key = kv.key
                         v = kv.value
@@ -345,6 +348,8 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
                         elif key == _CACHE_WRITE:
                             cache_write = value
                             continue
+                        elif key in _LEGACY_USAGE:
+                            legacy_usage = True
                         key_add(key)
                         val_add(text if text is not None else encode_value(value))
                     if cache_write is not None:
@@ -354,7 +359,8 @@ def _span_rows(requests: Iterable[Any]) -> dict[str, Any]:
                         else:
                             key_add(_CACHE_WRITE)
                             val_add(encode_value(cache_write))
-                    if ((row in in_tokens or row in out_tokens) and row not in cost_usd
+                    if ((row in in_tokens or row in out_tokens or legacy_usage)
+                            and row not in cost_usd
                             and row not in cost_source):
                         _price(s, row, promoted, a_keys, a_vals, a_off[-1], scope_name)
                     off_add(len(a_keys))

@@ -8,6 +8,11 @@ usage attributes and no ``otelytics.cost.*`` yet:
 * ``otelytics.cost.usd``, ``otelytics.cost.source``, ``otelytics.cost.price_version`` — or
   ``otelytics.cost.source="unpriced"`` when the model is unknown (never $0);
 * ``gen_ai.usage.cache_creation.input_tokens`` from the ``cache_write`` spelling (anthropic's);
+* the official usage names from older or producer-specific spellings when the official one is
+  missing (:data:`USAGE_ALIASES`: ``gen_ai.usage.prompt_tokens`` / ``completion_tokens`` of
+  semantic conventions before v1.27, ``gen_ai.usage.cache_read_input_tokens`` and
+  ``cache_creation_input_tokens`` of OpenLLMetry and others), so those spans are priced with
+  their cache and fill the same columns;
 * ``gen_ai.provider.name`` from the deprecated ``gen_ai.system`` when missing;
 * ``gen_ai.usage.input_tokens`` made to include the cache when its producer reports it without
   (decided by producer, see :data:`CACHE_EXCLUSIVE_INPUT` and ``docs/llm.md``);
@@ -53,10 +58,15 @@ from otelytics.semconv.attributes import (
     GEN_AI_RESPONSE_MODEL,
     GEN_AI_SYSTEM,
     GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_ALIAS,
     GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_ALIAS,
     GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS_ALIAS,
+    GEN_AI_USAGE_COMPLETION_TOKENS,
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_USAGE_PROMPT_TOKENS,
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     OTELYTICS_COST_PRICE_VERSION,
     OTELYTICS_COST_SOURCE,
@@ -64,8 +74,8 @@ from otelytics.semconv.attributes import (
     OtelyticsCostSourceValues,
 )
 
-__all__ = ["CACHE_EXCLUSIVE_INPUT", "EnrichingSpanProcessor", "enrich_attributes",
-           "input_excludes_cache", "install", "uninstall"]
+__all__ = ["CACHE_EXCLUSIVE_INPUT", "USAGE_ALIASES", "USAGE_KEYS", "EnrichingSpanProcessor",
+           "enrich_attributes", "input_excludes_cache", "install", "uninstall"]
 
 _log = logging.getLogger("otelytics")
 
@@ -92,6 +102,34 @@ CACHE_EXCLUSIVE_INPUT: dict[str, frozenset[str]] = {
 """Producers known to report ``gen_ai.usage.input_tokens`` without the cache, per provider."""
 _KNOWN_INCLUSIVE = ("com.anthropic.sdk", "opentelemetry.instrumentation.", "logfire",
                     "openinference.")
+
+
+USAGE_ALIASES: dict[str, tuple[str, ...]] = {
+    GEN_AI_USAGE_INPUT_TOKENS: (GEN_AI_USAGE_PROMPT_TOKENS,),
+    GEN_AI_USAGE_OUTPUT_TOKENS: (GEN_AI_USAGE_COMPLETION_TOKENS,),
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: (GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_ALIAS,),
+    GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: (
+        GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_ALIAS,
+        GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS_ALIAS),
+}
+"""Official usage name -> other spellings read (in order) when it is missing."""
+USAGE_KEYS = frozenset((GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS,
+                        GEN_AI_USAGE_PROMPT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS))
+"""A span carrying any of these has usage to price."""
+_IN, _OUT, _PROMPT, _COMPLETION = (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS,
+                                   GEN_AI_USAGE_PROMPT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS)
+
+
+def _usage(attrs: Any, name: str, updates: dict[str, Any]) -> Any:
+    """``attrs[name]``, else its first alias present (then also noted in ``updates``)."""
+    value = attrs.get(name)
+    if value is None:
+        for alias in USAGE_ALIASES[name]:
+            value = attrs.get(alias)
+            if value is not None:
+                updates[name] = _int(value)
+                break
+    return value
 
 
 def _producer(attrs: Any, scope: str | None) -> str | None:
@@ -144,24 +182,19 @@ def enrich_attributes(attrs: Any, start_time_ns: int | None = None,
     """
     if OTELYTICS_COST_USD in attrs or OTELYTICS_COST_SOURCE in attrs:
         return None
-    raw_in = attrs.get(GEN_AI_USAGE_INPUT_TOKENS)
-    raw_out = attrs.get(GEN_AI_USAGE_OUTPUT_TOKENS)
+    updates: dict[str, Any] = {}
+    raw_in = _usage(attrs, GEN_AI_USAGE_INPUT_TOKENS, updates)
+    raw_out = _usage(attrs, GEN_AI_USAGE_OUTPUT_TOKENS, updates)
     if raw_in is None and raw_out is None:
         return None
-    updates: dict[str, Any] = {}
     provider = attrs.get(GEN_AI_PROVIDER_NAME)
     if not provider:
         system = attrs.get(GEN_AI_SYSTEM)
         if isinstance(system, str) and system:
             provider = _SYSTEMS.get(system.lower(), system.lower())
             updates[GEN_AI_PROVIDER_NAME] = provider
-    cache_read = _int(attrs.get(GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0))
-    cache_creation = attrs.get(GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
-    if cache_creation is None:
-        cache_creation = attrs.get(GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS)
-        if cache_creation is not None:
-            updates[GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = _int(cache_creation)
-    cache_creation = _int(cache_creation or 0)
+    cache_read = _int(_usage(attrs, GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, updates) or 0)
+    cache_creation = _int(_usage(attrs, GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, updates) or 0)
     input_tokens = _int(raw_in or 0)
     stop = attrs.get(_ANTHROPIC_STOP_REASON)
     if stop and GEN_AI_RESPONSE_FINISH_REASONS not in attrs:
@@ -214,8 +247,8 @@ class EnrichingSpanProcessor(SpanProcessor):
             # BoundedAttributes raises KeyError inside `in`/`get` for a missing key: read the
             # plain dict behind it (one hash lookup for a span that is not GenAI)
             raw = getattr(attrs, "_dict", attrs)
-            if raw is None or (GEN_AI_USAGE_INPUT_TOKENS not in raw
-                               and GEN_AI_USAGE_OUTPUT_TOKENS not in raw):
+            if raw is None or (_IN not in raw and _OUT not in raw and _PROMPT not in raw
+                               and _COMPLETION not in raw):  # USAGE_KEYS, unrolled
                 return
             if OTELYTICS_COST_SOURCE in raw or OTELYTICS_COST_USD in raw:
                 return  # priced already (our own calls): what enrich_attributes would say

@@ -103,6 +103,47 @@ def test_deprecated_system_cache_write_and_exclusive_input_are_normalised(provid
         gp("claude-haiku-4-5", "anthropic", inp=4650, out=20, cr=4000, cw=600), rel=1e-9)
 
 
+def test_older_and_producer_usage_spellings_are_priced_with_their_cache(provider_and_spans):
+    provider, exporter, proc = provider_and_spans
+    # an older OpenLLMetry-style Anthropic span: pre-1.27 names, underscore cache spellings,
+    # input inclusive of the cache (that producer's meaning)
+    _emit(provider, "opentelemetry.instrumentation.anthropic", "anthropic.chat", {
+        A.GEN_AI_SYSTEM: "Anthropic", A.GEN_AI_REQUEST_MODEL: "claude-haiku-4-5",
+        A.GEN_AI_USAGE_PROMPT_TOKENS: 5000, A.GEN_AI_USAGE_COMPLETION_TOKENS: 40,
+        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_ALIAS: 3000,
+        A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_ALIAS: 1200})
+    # an OpenAI span with only the pre-1.27 names
+    _emit(provider, "opentelemetry.instrumentation.openai", "openai.chat", {
+        A.GEN_AI_SYSTEM: "openai", A.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini",
+        A.GEN_AI_USAGE_PROMPT_TOKENS: 700, A.GEN_AI_USAGE_COMPLETION_TOKENS: 90})
+    claude, gpt = exporter.get_finished_spans()
+    c = claude.attributes
+    assert (c[A.GEN_AI_USAGE_INPUT_TOKENS], c[A.GEN_AI_USAGE_OUTPUT_TOKENS],
+            c[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS],
+            c[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS]) == (5000, 40, 3000, 1200)
+    assert c[A.GEN_AI_USAGE_PROMPT_TOKENS] == 5000  # the producer's own names stay
+    assert c[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("claude-haiku-4-5", "anthropic", inp=5000, out=40, cr=3000, cw=1200), rel=1e-9)
+    # the cache is priced at its own rates, not as plain input
+    assert c[A.OTELYTICS_COST_USD] != pytest.approx(
+        gp("claude-haiku-4-5", "anthropic", inp=5000, out=40), rel=1e-3)
+    g = gpt.attributes
+    assert (g[A.GEN_AI_USAGE_INPUT_TOKENS], g[A.GEN_AI_USAGE_OUTPUT_TOKENS]) == (700, 90)
+    assert g[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("gpt-4o-mini", "openai", inp=700, out=90), rel=1e-9)
+    assert proc.stats == {"priced": 2, "unpriced": 0, "failed": 0}
+
+
+def test_official_names_win_over_older_spellings():
+    got = enrich_attributes({
+        A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 100, A.GEN_AI_USAGE_PROMPT_TOKENS: 999,
+        A.GEN_AI_USAGE_OUTPUT_TOKENS: 10, A.GEN_AI_USAGE_COMPLETION_TOKENS: 999})
+    assert A.GEN_AI_USAGE_INPUT_TOKENS not in got and A.GEN_AI_USAGE_OUTPUT_TOKENS not in got
+    assert got[A.OTELYTICS_COST_USD] == pytest.approx(gp("gpt-4o-mini", "openai", inp=100,
+                                                         out=10), rel=1e-9)
+
+
 _CACHED_ANTHROPIC = {  # uncached input (2000) larger than the cache (1000): sizes can't tell
     A.GEN_AI_PROVIDER_NAME: "anthropic", A.GEN_AI_REQUEST_MODEL: "claude-haiku-4-5",
     A.GEN_AI_USAGE_INPUT_TOKENS: 2000, A.GEN_AI_USAGE_OUTPUT_TOKENS: 10,

@@ -14,7 +14,7 @@ import duckdb
 import genai_prices
 import pytest
 
-from otelytics.semconv.attributes import OTELYTICS_COST_PRICE_VERSION
+from otelytics.semconv.attributes import OTELYTICS_COST_PRICE_VERSION, OTELYTICS_COST_USD
 from tests.conftest import run_python
 
 CLIENT = str(Path(__file__).with_name("_genai_client.py"))
@@ -110,3 +110,45 @@ def test_openlit_style_anthropic_span_is_normalised_then_priced():
     assert attrs["gen_ai.system"] == "anthropic"
     assert attrs[OTELYTICS_COST_PRICE_VERSION].startswith("genai-prices")
     assert "gen_ai.usage.input_tokens" not in attrs  # in its column only, not duplicated
+
+
+def test_older_usage_spellings_are_normalised_then_priced():
+    # OpenLLMetry before the v1.27 renames: prompt/completion tokens, underscore cache names,
+    # input inclusive of the cache; the columns must say what the SDK's enrichment would
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+    from otelytics.exporter.receiver.decode import to_tables
+    from otelytics.llm.enrich import enrich_attributes
+
+    req = ExportTraceServiceRequest()
+    scope_spans = req.resource_spans.add().scope_spans.add()
+    scope_spans.scope.name = "opentelemetry.instrumentation.anthropic"
+    span = scope_spans.spans.add(
+        trace_id=b"\1" * 16, span_id=b"\3" * 8, name="anthropic.chat",
+        start_time_unix_nano=1_764_000_000 * 10**9, end_time_unix_nano=1_764_000_001 * 10**9)
+    sent = {"gen_ai.system": "Anthropic", "gen_ai.request.model": "claude-haiku-4-5",
+            "gen_ai.usage.prompt_tokens": 5000, "gen_ai.usage.completion_tokens": 40,
+            "gen_ai.usage.cache_read_input_tokens": 3000,
+            "gen_ai.usage.cache_creation_input_tokens": 1200}
+    for key, value in sent.items():
+        any_value = AnyValue(string_value=value) if isinstance(value, str) \
+            else AnyValue(int_value=value)
+        span.attributes.append(KeyValue(key=key, value=any_value))
+    (table,) = to_tables("spans", [req]).values()
+    row = table.to_pylist()[0]
+    assert (row["gen_ai_provider_name"], row["gen_ai_input_tokens"], row["gen_ai_output_tokens"],
+            row["gen_ai_cache_read_tokens"], row["gen_ai_cache_creation_tokens"]) == \
+        ("anthropic", 5000, 40, 3000, 1200)
+    want = float(genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=5000, output_tokens=40, cache_read_tokens=3000,
+                           cache_write_tokens=1200), "claude-haiku-4-5",
+        provider_id="anthropic",
+        genai_request_timestamp=datetime.fromtimestamp(1_764_000_000, UTC)).total_price)
+    assert row["cost_usd"] == pytest.approx(want, rel=1e-9) and row["cost_source"] == "price_table"
+    # the same figure the SDK-side enrichment gives for the same attributes
+    sdk = enrich_attributes(sent, 1_764_000_000 * 10**9, "opentelemetry.instrumentation.anthropic")
+    assert sdk[OTELYTICS_COST_USD] == pytest.approx(row["cost_usd"], rel=1e-12)
+    assert dict(row["attributes"])["gen_ai.usage.prompt_tokens"] == "5000"  # kept as sent
