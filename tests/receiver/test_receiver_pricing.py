@@ -35,6 +35,13 @@ def _calc(model: str, **usage: int) -> float:
                                          provider_id="openai").total_price)
 
 
+def _haiku_at_start(**usage: int) -> float:
+    """genai-prices' own figure for claude-haiku-4-5 at the test spans' start time."""
+    return float(genai_prices.calc_price(
+        genai_prices.Usage(**usage), "claude-haiku-4-5", provider_id="anthropic",
+        genai_request_timestamp=datetime.fromtimestamp(1_764_000_000, UTC)).total_price)
+
+
 def test_received_genai_spans_are_priced_like_the_sdk_would(serve):
     rows = _rows(serve("--segment-seconds", "0.3"))
     assert set(rows) == {"known", "legacy", "unknown", "costed", "plain"}
@@ -100,11 +107,8 @@ def test_openlit_style_anthropic_span_is_normalised_then_priced():
     assert row["gen_ai_provider_name"] == "anthropic"
     assert (row["gen_ai_input_tokens"], row["gen_ai_cache_read_tokens"],
             row["gen_ai_cache_creation_tokens"]) == (4650, 4000, 600)
-    want = float(genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=4650, output_tokens=20, cache_read_tokens=4000,
-                           cache_write_tokens=600), "claude-haiku-4-5",
-        provider_id="anthropic",
-        genai_request_timestamp=datetime.fromtimestamp(1_764_000_000, UTC)).total_price)
+    want = _haiku_at_start(input_tokens=4650, output_tokens=20, cache_read_tokens=4000,
+                           cache_write_tokens=600)
     assert row["cost_usd"] == pytest.approx(want, rel=1e-9) and row["cost_source"] == "price_table"
     attrs = dict(row["attributes"])
     assert attrs["gen_ai.system"] == "anthropic"
@@ -142,11 +146,8 @@ def test_older_usage_spellings_are_normalised_then_priced():
     assert (row["gen_ai_provider_name"], row["gen_ai_input_tokens"], row["gen_ai_output_tokens"],
             row["gen_ai_cache_read_tokens"], row["gen_ai_cache_creation_tokens"]) == \
         ("anthropic", 5000, 40, 3000, 1200)
-    want = float(genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=5000, output_tokens=40, cache_read_tokens=3000,
-                           cache_write_tokens=1200), "claude-haiku-4-5",
-        provider_id="anthropic",
-        genai_request_timestamp=datetime.fromtimestamp(1_764_000_000, UTC)).total_price)
+    want = _haiku_at_start(input_tokens=5000, output_tokens=40, cache_read_tokens=3000,
+                           cache_write_tokens=1200)
     assert row["cost_usd"] == pytest.approx(want, rel=1e-9) and row["cost_source"] == "price_table"
     # the same figure the SDK-side enrichment gives for the same attributes
     sdk = enrich_attributes(sent, 1_764_000_000 * 10**9, "opentelemetry.instrumentation.anthropic")
