@@ -237,16 +237,9 @@ def cheaper_model(ctx: Context) -> Iterator[Item]:
         if (g["tools"] or g["out_p90"] > c.cheap_max_output_p90 or g["err"] > c.cheap_max_error_rate
                 or not candidates):
             continue
-        models = [g["model"], *candidates]
-        cuts = sorted({t for m in models
-                       for t in (_pricing.tier_starts(g["provider"] or "", m) or ())})
-        band = " + ".join(f"(tin > {int(t)})::INT" for t in cuts) or "0"
-        bands = ctx.rows(f"""
-            SELECT {band} AS band, count(*) AS k, min(tin) AS lo, max(tin) AS hi,
-                   sum(tin) AS s_in, sum(tout) AS s_out, sum(tcr) AS s_cr, sum(tcw) AS s_cw
-            FROM _llm WHERE service_name IS NOT DISTINCT FROM ? AND gen_ai_provider_name
-              IS NOT DISTINCT FROM ? AND model = ? AND caller = ? GROUP BY 1 ORDER BY 1""",
-                         [g["service"], g["provider"], g["model"], g["caller"]])
+        bands = _usage_bands(
+            ctx, g["provider"], [g["model"], *candidates], "_llm",
+            "caller = ?", [g["service"], g["provider"], g["model"], g["caller"]])
         current = _group_price(g["model"], g["provider"], bands)
         if current is None or current <= 0:
             continue
@@ -275,6 +268,20 @@ def cheaper_model(ctx: Context) -> Iterator[Item]:
                       "candidate_cost_usd": alt_cost},
             examples=g["ex"],
         ), ctx.totals.llm_calls
+
+
+def _usage_bands(ctx: Context, provider: str | None, models: list[str], table: str,
+                 where: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Token sums per tier band (the union of ``models``' tier starts) of the calls of
+    ``table`` with the given service, provider and model (the first three ``params``) and
+    ``where`` (the other params), for :func:`_group_price`."""
+    cuts = sorted({t for m in models for t in (_pricing.tier_starts(provider or "", m) or ())})
+    band = " + ".join(f"(tin > {int(t)})::INT" for t in cuts) or "0"
+    return ctx.rows(f"""
+        SELECT {band} AS band, count(*) AS k, min(tin) AS lo, max(tin) AS hi,
+               sum(tin) AS s_in, sum(tout) AS s_out, sum(tcr) AS s_cr, sum(tcw) AS s_cw
+        FROM {table} WHERE service_name IS NOT DISTINCT FROM ? AND gen_ai_provider_name
+          IS NOT DISTINCT FROM ? AND model = ? AND {where} GROUP BY 1 ORDER BY 1""", params)
 
 
 def _group_price(model: str, provider: str | None, bands: list[dict[str, Any]]) -> float | None:
@@ -411,6 +418,75 @@ def expensive_sessions(ctx: Context) -> Iterator[Item]:
     ), len(rows)
 
 
+_OFFLINE = """
+    WITH t AS (
+      SELECT trace_id, max(workflow_name) AS workflow FROM spans GROUP BY trace_id
+      HAVING count(workflow_name) > 0 AND count(nullif(session_id, '')) = 0
+         AND count(nullif(user_id, '')) = 0 AND count(*) FILTER (WHERE kind = 'SERVER') = 0)
+    SELECT l.*, t.workflow FROM _llm l JOIN t USING (trace_id) WHERE l.model IS NOT NULL"""
+"""LLM calls nobody is waiting for: their trace is a workflow run (a span carries
+``workflow_name``) with no session, no user and no SERVER span (no request handler)."""
+
+
+def batch_api_eligible(ctx: Context) -> Iterator[Item]:
+    """High-volume LLM calls of offline workflow runs, on providers with a batch API at a
+    discount (OpenAI Batch API, Anthropic Message Batches: 50 % off).
+
+    ``otelytics.llm.pricing`` has no batch price context, so the batch price is the standard
+    price (from it) times ``1 - batch_discount``, the providers' published batch discount."""
+    c = ctx.config
+    days = ctx.totals.days
+    if days <= 0:
+        return
+    ctx.ds.sql(f"CREATE OR REPLACE TEMP TABLE _offline AS {_OFFLINE}")
+    rows = ctx.rows(f"""
+        SELECT service_name AS service, workflow, caller, gen_ai_provider_name AS provider,
+               model, count(*) AS n, count(DISTINCT trace_id) AS traces,
+               sum(cost_usd) AS cost,
+               min_by(trace_id, (start_time, span_id), {ctx.ex_n}) FILTER (WHERE first) AS ex
+        FROM (SELECT *, row_number() OVER (PARTITION BY trace_id, caller, model
+                                           ORDER BY start_time, span_id) = 1 AS first
+              FROM _offline)
+        GROUP BY service, workflow, caller, provider, model HAVING count(*) >= ?
+        ORDER BY ALL""",
+                    [c.batch_min_calls_per_day * days])
+    for r in rows:
+        pid = _pricing.provider_id(r["provider"] or "") or r["provider"]
+        if pid not in c.batch_providers:
+            continue
+        bands = _usage_bands(ctx, r["provider"], [r["model"]], "_offline",
+                             "caller = ? AND workflow = ?",
+                             [r["service"], r["provider"], r["model"], r["caller"],
+                              r["workflow"]])
+        standard = _group_price(r["model"], r["provider"], bands)
+        if not standard:
+            continue  # unknown model: no saving to show
+        saving = c.batch_discount * standard
+        per_day = r["n"] / days
+        yield ctx.make(
+            "batch-api-eligible", Category.COST,
+            f"{r['n']} offline {r['model']} calls of {r['workflow']} could use the batch API",
+            {"service": r["service"], "workflow": r["workflow"], "caller": r["caller"],
+             "provider": r["provider"], "model": r["model"]},
+            detail=(f"{r['n']} calls ({per_day:,.0f}/day) from {r['caller']} in runs of "
+                    f"workflow {r['workflow']} (no session, user or request handler in their "
+                    f"traces) cost {_usd(standard)} at standard prices; the provider's batch "
+                    f"API charges {c.batch_discount:.0%} less (the published batch discount "
+                    "of OpenAI's Batch API and Anthropic's Message Batches), for results "
+                    "within 24 h."),
+            fix=f"Submit {r['caller']}'s requests of {r['workflow']} through the provider's "
+                "batch API (OpenAI Batch API, Anthropic Message Batches) and collect the "
+                "results asynchronously.",
+            validate="These calls disappear from the synchronous spans (or carry batch "
+                     "prices) and the workflow's LLM cost per run halves.",
+            confidence=0.5, affected=r["n"], saving_usd=saving,
+            evidence={"calls": r["n"], "traces": r["traces"], "calls_per_day": per_day,
+                      "standard_cost_usd": standard, "batch_discount": c.batch_discount,
+                      "batch_cost_usd": standard - saving, "recorded_cost_usd": r["cost"]},
+            examples=r["ex"],
+        ), ctx.totals.llm_calls
+
+
 # --------------------------------------------------------------------------------- reliability
 
 
@@ -538,6 +614,74 @@ def rate_limit_storms(ctx: Context) -> Iterator[Item]:
                       "wasted_seconds": r["secs"]},
             examples=list(dict.fromkeys(r["ex"])),
         ), ctx.totals.spans
+
+
+def fallback_storms(ctx: Context) -> Iterator[Item]:
+    """Several models tried for one step: within one trace and one parent span (the same call
+    site), at least ``fallback_min_calls`` LLM calls with at least ``fallback_min_models``
+    models within ``fallback_window_s``. The storm starts at the first call that opens such a
+    window; its model is the primary, calls of the other models are the fallbacks."""
+    c = ctx.config
+    win = f"to_seconds({float(c.fallback_window_s)!r})"
+    rows = ctx.rows(f"""
+        WITH a AS (
+          SELECT trace_id, span_id, coalesce(parent_span_id, '') AS parent, service_name,
+                 caller, model, start_time, failed, cost_usd
+          FROM _llm SEMI JOIN (
+            SELECT trace_id, coalesce(parent_span_id, '') AS parent FROM _llm
+            WHERE model IS NOT NULL GROUP BY ALL
+            HAVING count(*) >= $1 AND count(DISTINCT model) >= $2) c
+            ON c.trace_id = _llm.trace_id AND c.parent = coalesce(_llm.parent_span_id, '')
+          WHERE model IS NOT NULL),
+        w AS (
+          SELECT trace_id, parent, span_id, model, start_time, count(*) OVER f AS k,
+                 len(list_distinct(list(model) OVER f)) AS models
+          FROM a WINDOW f AS (PARTITION BY trace_id, parent ORDER BY start_time
+                              RANGE BETWEEN CURRENT ROW AND {win} FOLLOWING)),
+        s AS (
+          SELECT trace_id, parent, min(start_time) AS s0,
+                 min_by(model, (start_time, span_id)) AS primary_model
+          FROM w WHERE k >= $1 AND models >= $2 GROUP BY ALL),
+        t AS (
+          SELECT a.trace_id, any_value(a.service_name) AS service, any_value(a.caller) AS caller,
+                 s.primary_model, count(*) AS calls,
+                 count(*) FILTER (WHERE a.model <> s.primary_model) AS fallbacks,
+                 count(*) FILTER (WHERE a.failed AND a.model = s.primary_model) AS failed,
+                 sum(a.cost_usd) FILTER (WHERE a.model <> s.primary_model) AS cost,
+                 count(a.cost_usd) FILTER (WHERE a.model <> s.primary_model) AS priced,
+                 list(DISTINCT a.model) AS models
+          FROM a JOIN s ON a.trace_id = s.trace_id AND a.parent = s.parent
+          WHERE a.start_time BETWEEN s.s0 AND s.s0 + {win}
+          GROUP BY a.trace_id, a.parent, s.primary_model)
+        SELECT service, caller, primary_model, count(*) AS traces, sum(calls)::BIGINT AS calls,
+               sum(fallbacks)::BIGINT AS fallbacks, sum(failed)::BIGINT AS failed,
+               sum(cost) AS cost, sum(priced)::BIGINT AS priced,
+               list_sort(list_distinct(flatten(list(models)))) AS models,
+               min_by(trace_id, (-coalesce(cost, 0), -calls, trace_id), {ctx.ex_n}) AS ex
+        FROM t GROUP BY ALL ORDER BY ALL""", [c.fallback_min_calls, c.fallback_min_models])
+    for r in rows:
+        others = [m for m in r["models"] if m != r["primary_model"]]
+        cost = r["cost"] if r["priced"] else None
+        yield ctx.make(
+            "fallback-storm", Category.RELIABILITY,
+            f"{r['caller']} falls back from {r['primary_model']} to {', '.join(others)} "
+            f"({r['traces']} traces)",
+            {"service": r["service"], "caller": r["caller"], "primary_model": r["primary_model"]},
+            detail=(f"In {r['traces']} traces, {r['caller']} called {len(r['models'])} models "
+                    f"({', '.join(r['models'])}) {r['calls']} times within "
+                    f"{c.fallback_window_s:.0f} s; {r['fallbacks']} calls went to models other "
+                    f"than {r['primary_model']} (cost {_usd(cost)}); {r['failed']} "
+                    f"{r['primary_model']} calls failed."),
+            fix=f"Find why {r['primary_model']} fails or is rejected here (see the failed "
+                "calls and the example traces) and fix that; cap fallbacks per request.",
+            validate="Calls per trace of this step and the share going to the fallback "
+                     "models in the next run.",
+            confidence=0.8 if r["failed"] else 0.5, affected=r["fallbacks"], saving_usd=cost,
+            evidence={"traces": r["traces"], "calls": r["calls"], "models": r["models"],
+                      "fallback_calls": r["fallbacks"], "failed_primary_calls": r["failed"],
+                      "fallback_cost_usd": cost},
+            examples=r["ex"],
+        ), ctx.totals.llm_calls
 
 
 def error_hotspots(ctx: Context) -> Iterator[Item]:
@@ -783,7 +927,8 @@ def data_quality(ctx: Context) -> Iterator[Item]:
 
 RULES: tuple[Callable[[Context], Iterator[Item]], ...] = (
     repeated_calls, prompt_cache_misses, cheaper_model, dominant_cost, expensive_sessions,
-    max_tokens_cutoff, retry_loops, rate_limit_storms, error_hotspots, slow_p95,
+    batch_api_eligible, max_tokens_cutoff, retry_loops, rate_limit_storms, fallback_storms,
+    error_hotspots, slow_p95,
     p95_regression, sequential_calls, data_quality,
 )
 """Every rule, in a fixed order (the final order is by priority)."""

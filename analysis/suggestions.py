@@ -80,6 +80,9 @@ class SuggestConfig:
     retry_min_attempts: int = 3
     retry_max_gap_s: float = 120.0
     storm_min_per_minute: int = 3
+    fallback_min_calls: int = 3
+    fallback_min_models: int = 2
+    fallback_window_s: float = 180.0
     hotspot_min_calls: int = 20
     hotspot_min_rate: float = 0.05
     wilson_z: float = 1.96
@@ -93,6 +96,11 @@ class SuggestConfig:
     sequential_min_saving_s: float = 0.1
     session_min_sessions: int = 10
     session_z: float = 3.5
+    batch_min_calls_per_day: float = 100.0
+    batch_discount: float = 0.5
+    """The providers' published batch-API discount (OpenAI Batch API and Anthropic Message
+    Batches are 50 % off): ``otelytics.llm.pricing`` has no batch price context."""
+    batch_providers: tuple[str, ...] = ("openai", "anthropic")
     quality_min_share: float = 0.01
     max_examples: int = 3
     max_per_rule: int = 10
