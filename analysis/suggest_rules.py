@@ -65,11 +65,13 @@ _RATE_LIMITED = ("regexp_matches(lower(coalesce(error_type, '')), "
                  "'429|rate.?limit|too.?many.?requests|throttl|resource.?exhausted')")
 
 def price(model: str, provider: str | None, tin: int, tout: int, tcr: int = 0,
-          tcw: int = 0) -> float | None:
+          tcw: int = 0, *, batch: bool = False) -> float | None:
     """USD of one call from ``otelytics.llm.pricing`` (the one price source: genai-prices,
-    tier-aware, plus user prices); None when the model is unknown."""
+    tier-aware, plus user prices); None when the model is unknown. ``batch``: through the
+    provider's batch API (genai-prices' batch prices)."""
     got = _pricing.price(provider or "", model, _pricing.Usage(
-        input_tokens=tin, output_tokens=tout, cache_read_tokens=tcr, cache_creation_tokens=tcw))
+        input_tokens=tin, output_tokens=tout, cache_read_tokens=tcr, cache_creation_tokens=tcw),
+        batch=batch)
     return None if got is None else got.usd
 
 
@@ -284,27 +286,31 @@ def _usage_bands(ctx: Context, provider: str | None, models: list[str], table: s
           IS NOT DISTINCT FROM ? AND model = ? AND {where} GROUP BY 1 ORDER BY 1""", params)
 
 
-def _group_price(model: str, provider: str | None, bands: list[dict[str, Any]]) -> float | None:
+def _group_price(model: str, provider: str | None, bands: list[dict[str, Any]], *,
+                 batch: bool = False) -> float | None:
     """Exact total price of many calls from per-band sums (no per-call lookups).
 
     Within one tier band (``otelytics.llm.pricing.tier_starts``) a call's price is affine in
     its token counts, so ``sum(price) = k * price(base) + sum of (rate x token sum)`` where the
-    rates are finite differences of ``price`` at points inside the band."""
+    rates are finite differences of ``price`` at points inside the band (batch prices too)."""
+    def p(tin: int, tout: int, tcr: int = 0, tcw: int = 0) -> float | None:
+        return price(model, provider, tin, tout, tcr, tcw, batch=batch)
+
     total = 0.0
     for b in bands:
         lo, hi = int(b["lo"]), int(b["hi"])
-        base = price(model, provider, lo, 0)
-        top = price(model, provider, hi, 0)
-        out = price(model, provider, lo, 1_000_000)
+        base = p(lo, 0)
+        top = p(hi, 0)
+        out = p(lo, 1_000_000)
         if base is None or top is None or out is None:
             return None
         out_rate = (out - base) / 1_000_000
         in_rate = (top - base) / (hi - lo) if hi > lo else 0.0
         cr_rate = cw_rate = 0.0
         if hi > 0 and b["s_cr"]:
-            cr_rate = ((price(model, provider, hi, 0, hi) or top) - top) / hi
+            cr_rate = ((p(hi, 0, hi) or top) - top) / hi
         if hi > 0 and b["s_cw"]:
-            cw_rate = ((price(model, provider, hi, 0, 0, hi) or top) - top) / hi
+            cw_rate = ((p(hi, 0, 0, hi) or top) - top) / hi
         total += (base * b["k"] + in_rate * (int(b["s_in"]) - lo * b["k"])
                   + out_rate * int(b["s_out"]) + cr_rate * int(b["s_cr"])
                   + cw_rate * int(b["s_cw"]))
@@ -429,11 +435,10 @@ _OFFLINE = """
 
 
 def batch_api_eligible(ctx: Context) -> Iterator[Item]:
-    """High-volume LLM calls of offline workflow runs, on providers with a batch API at a
-    discount (OpenAI Batch API, Anthropic Message Batches: 50 % off).
-
-    ``otelytics.llm.pricing`` has no batch price context, so the batch price is the standard
-    price (from it) times ``1 - batch_discount``, the providers' published batch discount."""
+    """High-volume LLM calls of offline workflow runs whose model has a cheaper batch price
+    (OpenAI Batch API, Anthropic Message Batches, ...): standard and batch prices both from
+    ``otelytics.llm.pricing`` (genai-prices' ``processing: batch`` context), exact per tier
+    band. Models without a batch price give no saving and no suggestion."""
     c = ctx.config
     days = ctx.totals.days
     if days <= 0:
@@ -451,17 +456,16 @@ def batch_api_eligible(ctx: Context) -> Iterator[Item]:
         ORDER BY ALL""",
                     [c.batch_min_calls_per_day * days])
     for r in rows:
-        pid = _pricing.provider_id(r["provider"] or "") or r["provider"]
-        if pid not in c.batch_providers:
-            continue
         bands = _usage_bands(ctx, r["provider"], [r["model"]], "_offline",
                              "caller = ? AND workflow = ?",
                              [r["service"], r["provider"], r["model"], r["caller"],
                               r["workflow"]])
         standard = _group_price(r["model"], r["provider"], bands)
-        if not standard:
-            continue  # unknown model: no saving to show
-        saving = c.batch_discount * standard
+        batch = _group_price(r["model"], r["provider"], bands, batch=True)
+        if not standard or batch is None or standard - batch <= c.batch_min_saving_share * \
+                standard:
+            continue  # unknown model, or no (meaningful) batch discount for it
+        saving = standard - batch
         per_day = r["n"] / days
         yield ctx.make(
             "batch-api-eligible", Category.COST,
@@ -470,19 +474,18 @@ def batch_api_eligible(ctx: Context) -> Iterator[Item]:
              "provider": r["provider"], "model": r["model"]},
             detail=(f"{r['n']} calls ({per_day:,.0f}/day) from {r['caller']} in runs of "
                     f"workflow {r['workflow']} (no session, user or request handler in their "
-                    f"traces) cost {_usd(standard)} at standard prices; the provider's batch "
-                    f"API charges {c.batch_discount:.0%} less (the published batch discount "
-                    "of OpenAI's Batch API and Anthropic's Message Batches), for results "
-                    "within 24 h."),
+                    f"traces) cost {_usd(standard)} at standard prices and would cost "
+                    f"{_usd(batch)} through the provider's batch API ({saving / standard:.0%} "
+                    "less, genai-prices' batch prices), for results within 24 h."),
             fix=f"Submit {r['caller']}'s requests of {r['workflow']} through the provider's "
                 "batch API (OpenAI Batch API, Anthropic Message Batches) and collect the "
                 "results asynchronously.",
             validate="These calls disappear from the synchronous spans (or carry batch "
-                     "prices) and the workflow's LLM cost per run halves.",
+                     "prices) and the workflow's LLM cost per run falls by the batch discount.",
             confidence=0.5, affected=r["n"], saving_usd=saving,
             evidence={"calls": r["n"], "traces": r["traces"], "calls_per_day": per_day,
-                      "standard_cost_usd": standard, "batch_discount": c.batch_discount,
-                      "batch_cost_usd": standard - saving, "recorded_cost_usd": r["cost"]},
+                      "standard_cost_usd": standard, "batch_cost_usd": batch,
+                      "batch_discount": saving / standard, "recorded_cost_usd": r["cost"]},
             examples=r["ex"],
         ), ctx.totals.llm_calls
 

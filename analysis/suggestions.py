@@ -97,10 +97,8 @@ class SuggestConfig:
     session_min_sessions: int = 10
     session_z: float = 3.5
     batch_min_calls_per_day: float = 100.0
-    batch_discount: float = 0.5
-    """The providers' published batch-API discount (OpenAI Batch API and Anthropic Message
-    Batches are 50 % off): ``otelytics.llm.pricing`` has no batch price context."""
-    batch_providers: tuple[str, ...] = ("openai", "anthropic")
+    batch_min_saving_share: float = 0.05
+    """Below this share of the standard price, a batch price is not worth the wait."""
     quality_min_share: float = 0.01
     max_examples: int = 3
     max_per_rule: int = 10

@@ -222,14 +222,16 @@ class _Table:
             self._rates[id(model_price)] = (model_price, bands)
         return bands
 
-    def cost(self, pid: str | None, model: str, usage: Usage, when: datetime) -> float | None:
+    def cost(self, pid: str | None, model: str, usage: Usage, when: datetime,
+             batch: bool = False) -> float | None:
         found = self.lookup(pid, model)
         if found is None:
             return None
         provider, info = found
-        model_price = info.get_prices(when)
-        bands = self._bands(model_price, provider, info, when)
         inp, out, cr, cw, rs = _clamped(usage)
+        bands = None
+        if not batch:  # batch prices (a price context) always go through calc_price
+            bands = self._bands(info.get_prices(when), provider, info, when)
         if bands is not None:
             starts, table = bands
             rates = table[bisect_left(starts, inp)] if starts else table[0]
@@ -241,7 +243,9 @@ class _Table:
             kw["cache_write_tokens"] = cw
         if rs:
             kw["output_reasoning_tokens"] = rs
-        calc = info.calc_price(self._gp.Usage(**kw), provider, genai_request_timestamp=when)
+        extra = {"price_context": {"processing": "batch"}} if batch else {}
+        calc = info.calc_price(self._gp.Usage(**kw), provider, genai_request_timestamp=when,
+                               **extra)  # an old genai-prices without price_context: raises
         return float(calc.total_price)
 
 
@@ -456,9 +460,14 @@ def _user_price(user: _UserPrices, provider: str, model: str, usage: Usage,
 
 # --- the entry point -------------------------------------------------------------------------
 
-def price(provider: str, model: str, usage: Usage, *, when: datetime | None = None
-          ) -> Price | None:
-    """The price of one call, or None when the model is unknown (unpriced). Never raises."""
+def price(provider: str, model: str, usage: Usage, *, when: datetime | None = None,
+          batch: bool = False) -> Price | None:
+    """The price of one call, or None when the model is unknown (unpriced). Never raises.
+
+    ``batch``: the price of the same call through the provider's batch API (genai-prices'
+    ``processing: batch`` context; the standard price where the model has none). None when
+    user prices cover the model (their batch terms are unknown) or genai-prices is too old.
+    """
     try:
         if not model:
             return None
@@ -466,7 +475,7 @@ def price(provider: str, model: str, usage: Usage, *, when: datetime | None = No
         if user is not None:
             got = _user_price(user, provider or "", model, usage, when or datetime.now(UTC))
             if got is not None:
-                return got
+                return None if batch else got
         table = _table()
         if table is None:
             return None
@@ -477,7 +486,7 @@ def price(provider: str, model: str, usage: Usage, *, when: datetime | None = No
             when = datetime.now(UTC)
         elif when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        usd = table.cost(pid, model, usage, when)
+        usd = table.cost(pid, model, usage, when, batch)
         return None if usd is None else Price(usd, "price_table", table.version)
     except Exception as exc:  # never raise into instrumentation
         _log.debug("otelytics: pricing %s/%s failed: %r", provider, model, exc)

@@ -26,7 +26,9 @@ def _no_user_prices(monkeypatch):
     set_prices(None)
 
 
-def gp_cost(model: str, gp_provider: str, u: Usage, when: datetime | None = None) -> float:
+def gp_cost(model: str, gp_provider: str, u: Usage, when: datetime | None = None,
+            **extra: object) -> float:
+    """genai-prices' own figure for our usage (``extra``: e.g. its ``price_context``)."""
     kw = {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens}
     if u.cache_read_tokens:
         kw["cache_read_tokens"] = u.cache_read_tokens
@@ -35,7 +37,7 @@ def gp_cost(model: str, gp_provider: str, u: Usage, when: datetime | None = None
     if u.reasoning_tokens:
         kw["output_reasoning_tokens"] = u.reasoning_tokens
     calc = genai_prices.calc_price(genai_prices.Usage(**kw), model, provider_id=gp_provider,
-                                   genai_request_timestamp=when)
+                                   genai_request_timestamp=when, **extra)
     return float(calc.total_price)
 
 
@@ -265,3 +267,27 @@ def test_concurrent_first_lookups_agree():
         m = models[i % 4]
         assert p.usd == pytest.approx(gp_cost(m, "anthropic" if "claude" in m else "openai", u),
                                       rel=1e-9)
+
+
+@pytest.mark.parametrize(("provider", "model", "gp_provider"), [
+    ("openai", "gpt-4o-mini", "openai"), ("anthropic", "claude-sonnet-4-5", "anthropic"),
+    ("anthropic", "claude-haiku-4-5", "anthropic"), ("deepseek", "deepseek-chat", "deepseek")])
+def test_batch_price_equals_genai_prices_batch_context(provider, model, gp_provider):
+    for u in USAGES:
+        want = gp_cost(model, gp_provider, u, price_context={"processing": "batch"})
+        got = price(provider, model, u, batch=True)
+        assert got is not None and got.usd == pytest.approx(want, rel=1e-12, abs=1e-15)
+    big = Usage(input_tokens=10_000, output_tokens=1_000, cache_read_tokens=4_000)
+    standard, batch = price(provider, model, big).usd, price(provider, model, big, batch=True).usd
+    if gp_provider == "deepseek":
+        assert batch == standard  # no batch price: the standard one
+    else:
+        assert batch < standard
+
+
+def test_batch_price_unknown_under_user_prices():
+    set_prices({"models": {"openai/gpt-4o-mini": {"input_mtok": 1.0, "output_mtok": 2.0}}})
+    u = Usage(input_tokens=1000, output_tokens=100)
+    assert price("openai", "gpt-4o-mini", u).source == "user"
+    assert price("openai", "gpt-4o-mini", u, batch=True) is None  # their batch terms: unknown
+    assert price("openai", "gpt-4o", u, batch=True).source == "price_table"
