@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from otelytics.analysis.models import plain
 from otelytics.analysis.suggestions import (
     Category,
     SuggestConfig,
@@ -121,10 +122,20 @@ class Context:
             confidence=confidence, affected=int(affected),
             saving_usd=None if saving_usd is None else float(saving_usd),
             saving_seconds=None if saving_seconds is None else float(saving_seconds),
-            evidence=evidence or {},
+            evidence=_plain_deep(evidence or {}),
             examples=tuple(dict.fromkeys(e for e in (examples or []) if e))[
                 : self.config.max_examples],
         )
+
+
+def _plain_deep(value: Any) -> Any:
+    """Evidence as plain Python: DuckDB's wide sums arrive as ``Decimal``, which the JSON
+    renderer would otherwise write as a string ("20004")."""
+    if isinstance(value, dict):
+        return {k: _plain_deep(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_deep(v) for v in value]
+    return plain(value)
 
 
 def _usd(x: float | None) -> str:

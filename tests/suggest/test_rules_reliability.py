@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
+from otelytics.analysis.suggest_render import render_json
 from tests.builders import llm_span, span
 from tests.suggest.conftest import at, only
 
@@ -54,10 +56,16 @@ def _attempts(trace: str, gaps: list[float], errors: list[str | None], **kw) -> 
 def test_retry_loop_fires_with_wasted_time(run):
     rows = _attempts("a" * 32, [0, 1, 2, 4], ["APITimeoutError"] * 3 + [None])
     rows += _attempts("b" * 32, [100, 1, 2], ["APITimeoutError"] * 2 + [None])
-    [s] = only(run(rows), "retry-loop")
+    report = run(rows)
+    [s] = only(report, "retry-loop")
     assert s.subject == {"service": "svc", "name": "chat gpt-4o"}
     assert s.evidence["loops"] == 2 and s.evidence["attempts"] == 7
     assert s.evidence["failed"] == 5 and s.evidence["max_attempts"] == 4
+    # plain ints (DuckDB sums are Decimals), so the JSON has numbers, not "7"
+    assert {type(s.evidence[k]) for k in ("loops", "attempts", "failed")} == {int}
+    [doc] = [x for x in json.loads(render_json(report))["suggestions"]
+             if x["rule"] == "retry-loop"]
+    assert doc["evidence"]["attempts"] == 7 and doc["evidence"]["failed"] == 5
     assert s.saving_seconds == pytest.approx(5 * 2.0)
     assert s.examples[0] == "a" * 32  # the worst loop first
 
