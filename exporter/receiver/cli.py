@@ -58,6 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds a client may take to send a request")
     p.add_argument("--ready-file", default=None,
                    help="write {http_port, grpc_port, pid} as JSON here once listening")
+    p.add_argument("--self-metrics-interval", type=float, default=None,
+                   help="seconds between writes of the receiver's own counters into "
+                        "<data-dir>/metrics (0: off; env OTELYTICS_SERVE_SELF_METRICS_INTERVAL; "
+                        "default 60)")
     p.add_argument("--shutdown-timeout", type=float, default=120.0,
                    help="seconds to publish the spool at shutdown")
     p.set_defaults(func=_run)
@@ -97,6 +101,16 @@ def _config(args: argparse.Namespace) -> Any:
                     ("--converters", args.converters)):
         if v <= 0:
             raise CliError(f"{flag} must be positive")
+    interval = args.self_metrics_interval
+    if interval is None:
+        raw = os.environ.get("OTELYTICS_SERVE_SELF_METRICS_INTERVAL")
+        try:
+            interval = float(raw) if raw else 60.0
+        except ValueError:
+            raise CliError(f"OTELYTICS_SERVE_SELF_METRICS_INTERVAL={raw!r} is not a number") \
+                from None
+    if interval < 0:
+        raise CliError("--self-metrics-interval must be 0 (off) or positive")
     http_port = _env_int("OTELYTICS_SERVE_HTTP_PORT", args.http_port, C.DEFAULT_HTTP_PORT)
     grpc_port = _env_int("OTELYTICS_SERVE_GRPC_PORT", args.grpc_port, C.DEFAULT_GRPC_PORT)
     if http_port < 0 and grpc_port < 0:
@@ -111,7 +125,7 @@ def _config(args: argparse.Namespace) -> Any:
         max_concurrent_requests=args.max_concurrent_requests,
         max_backlog_bytes=args.max_backlog_bytes, segment_bytes=args.segment_bytes,
         segment_age_s=args.segment_seconds, read_timeout_s=args.read_timeout,
-        converters=args.converters,
+        converters=args.converters, self_metrics_interval_s=interval,
     )
 
 
@@ -137,6 +151,11 @@ def serve(config: Any, *, stop: threading.Event, ready_file: str | None = None,
         except (OSError, ssl.SSLError) as exc:
             raise CliError(f"cannot load TLS certificate/key: {exc}") from None
     receiver.start()
+    own = None
+    if config.self_metrics_interval_s > 0:
+        from otelytics.exporter.receiver.selfmetrics import SelfMetrics
+
+        own = SelfMetrics(receiver, config.data_dir, config.self_metrics_interval_s)
     fronts: list[Any] = []
     try:
         if config.http_port is not None:
@@ -147,6 +166,8 @@ def serve(config: Any, *, stop: threading.Event, ready_file: str | None = None,
         for f in fronts:
             f.stop()
         receiver.stop(shutdown_timeout)
+        if own is not None:
+            own.shutdown()
         raise CliError(f"cannot listen on {config.host}: {exc}", 1) from None
     for f in fronts:
         f.start()
@@ -172,6 +193,8 @@ def serve(config: Any, *, stop: threading.Event, ready_file: str | None = None,
         if not receiver.inflight.acquire(timeout=config.read_timeout_s):
             break
     ok = receiver.stop(shutdown_timeout)
+    if own is not None:
+        own.shutdown()  # the final counts, written after everything was published
     if not ok:
         print(f"otelytics serve: {receiver.spool.backlog_bytes} spooled bytes not published; "
               "they stay in the spool for the next start", file=sys.stderr, flush=True)

@@ -105,6 +105,7 @@ class ReceiverConfig:
     read_timeout_s: float = 10.0
     fsync: bool = True
     converters: int = 1
+    self_metrics_interval_s: float = 60.0  # 0: the receiver's counters are not written
 
     def resolved_spool_dir(self) -> Path:
         """The spool lives beside local data; remote roots get one under the user's state dir."""

@@ -122,7 +122,16 @@ def test_s3_root(serve, s3_server, tmp_path):
     fs, path = pafs.FileSystem.from_uri(root)
     files = [f.path for f in fs.get_file_info(pafs.FileSelector(path, recursive=True))
              if f.is_file]
-    assert files and all(f.startswith(f"{path}/spans/dt=") for f in files)
+    # the spans, and the receiver's own counters (service otelytics-serve)
+    assert files and all(f.startswith((f"{path}/spans/dt=", f"{path}/metrics/dt="))
+                         for f in files)
+    own = pads.dataset(f"{path}/metrics", filesystem=fs, format="parquet",
+                       partitioning="hive").to_table(
+        columns=["service_name", "metric_name", "attributes", "value_int"]).to_pylist()
+    assert {r["service_name"] for r in own} == {"otelytics-serve"}
+    assert sum(r["value_int"] for r in own if r["metric_name"] ==
+               "otelytics.receiver.items.written"
+               and dict(r["attributes"])["otelytics.signal"] == "spans") == 30
     table = pads.dataset(f"{path}/spans", filesystem=fs, format="parquet",
                          partitioning="hive").to_table(columns=["span_id", "attributes"])
     got = sorted(int(dict(a)["seq"]) for a in table.column("attributes").to_pylist())
