@@ -9,8 +9,9 @@ passes through) that only watches what the app itself reads, never reading a byt
 - ``read()`` / ``text()`` / ``json()``: the body is now in memory, so the SDK's own
   (uncached) ``_parse()`` of it, or its SSE events, fill the call.
 - ``iter_bytes()`` / ``iter_text()`` / ``iter_lines()``: what the app iterates is fed, as it
-  passes, to the SDK's own SSE decoder and model builder and then to the same per-chunk
-  handlers the stream proxies use (a non-streamed body is collected and parsed at its end).
+  passes, to the SDK's own SSE decoder and then, as :class:`View` s of each event's JSON, to
+  the same per-chunk handlers the stream proxies use (a non-streamed body is collected and
+  built with the SDK's own model builder at its end).
 
 The call ends when that consumption ends, when the response is closed (its ``with`` block
 exits) or when the proxy is garbage-collected, whichever comes first; closed unread it ends as
@@ -26,10 +27,11 @@ from typing import Any
 import wrapt
 
 from otelytics._call import report_internal_error
+from otelytics.llm import _settings
 from otelytics.llm._core import Invocation
 from otelytics.llm._stream import Handler, StreamState
 
-__all__ = ["AsyncResponseProxy", "ResponseProxy", "Watch", "end_unread", "is_streamed",
+__all__ = ["AsyncResponseProxy", "ResponseProxy", "View", "Watch", "end_unread", "is_streamed",
            "raw_mode", "watch_response"]
 
 Reader = Callable[[Invocation, Any], None]
@@ -56,6 +58,28 @@ def is_streamed(result: Any, kwargs: dict[str, Any]) -> bool:
     """A ``with_streaming_response`` result: its body is still the app's to read."""
     return (type(result).__name__ in ("APIResponse", "AsyncAPIResponse")
             and raw_mode(kwargs) == "stream")
+
+
+class View:
+    """A decoded SSE event read the way the per-chunk handlers read the SDK's models: a field
+    is an attribute, missing or null is None, an object is a view, a list a list of views.
+
+    Building the SDK model of an event (``_process_response_data``) costs ~90 µs, the view
+    ~1 µs: an app reading raw lines skipped that cost, so we do not pay it for the app.
+    """
+
+    __slots__ = ("_d",)
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        self._d = d
+
+    def __getattr__(self, name: str) -> Any:
+        v = self._d.get(name)
+        if type(v) is dict:
+            return View(v)
+        if type(v) is list:
+            return [View(x) if type(x) is dict else x for x in v]
+        return v
 
 
 class Watch:
@@ -150,9 +174,12 @@ class Watch:
             dec = template._decoder
             if not hasattr(dec, "decode"):  # Bedrock's binary event stream
                 return False
-            client, cast_to, http = template._client, template._cast_to, template.response
-            self.make = lambda data: client._process_response_data(
-                data=data, cast_to=cast_to, response=http)
+            if _settings.current().capture_content:  # the exact SDK objects for content
+                client, cast_to, http = template._client, template._cast_to, template.response
+                self.make = lambda data: client._process_response_data(
+                    data=data, cast_to=cast_to, response=http)
+            else:
+                self.make = View
             self._state()
             self.decoder = dec
         return self.decoder is not False

@@ -3,7 +3,9 @@
 Wraps ``chat.completions.create`` / ``parse`` / ``stream`` (sync and async, streams with or
 without usage), ``responses.create`` (sync, async, streaming events) and
 ``embeddings.create``. ``chat.completions.stream`` calls ``create`` internally, which records
-the call (one span); the helper's ``with`` block only ends it promptly.
+the call (one span); the helper's ``with`` block only ends it promptly. ``with_raw_response``
+calls read the SDK's cached parse; ``with_streaming_response`` calls end as the app reads the
+body (``otelytics.llm._response``).
 
 The provider name comes from the client: ``AzureOpenAI`` or an ``*.openai.azure.com`` host is
 ``azure.ai.openai``; a few well-known OpenAI-compatible hosts have their own names; any other

@@ -190,6 +190,22 @@ def test_responses_stream_by_iter_lines(oai, fake, spans):
     assert span.attributes[a.GEN_AI_RESPONSE_ID].startswith("resp_fake")
 
 
+@pytest.mark.parametrize("capture", [False, True])
+def test_raw_stream_output_content_when_captured(oai, fake, spans, monkeypatch, capture):
+    """Capture on, events are built as the SDK's own models (exact); off, read as views."""
+    from otelytics.llm import _settings
+
+    if capture:
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "span_only")
+    _settings.refresh()
+    fake.script(Reply(text="Hi there.", input_tokens=30, output_tokens=4))
+    with oai.responses.with_streaming_response.create(model=GPT, input="hi", stream=True) as r:
+        r.read()
+    attrs = one_span(spans).attributes
+    _check_priced(one_span(spans), GPT, "openai", 30, 4)
+    assert ("Hi there." in attrs.get(a.GEN_AI_OUTPUT_MESSAGES, "")) is capture
+
+
 def test_include_usage_opt_in_leaves_the_raw_bytes_alone(oai, fake, spans, monkeypatch):
     from otelytics.llm import _settings
 
