@@ -12,6 +12,7 @@ from opentelemetry import context as otel_context
 
 from otelytics._call import report_internal_error
 from otelytics.llm._core import Invocation, begin, fingerprint, suppressed
+from otelytics.llm._response import end_unread, is_streamed, raw_mode, watch_response
 from otelytics.llm._stream import AsyncStreamProxy, StreamProxy, StreamState
 from otelytics.semconv import attributes as a
 
@@ -207,19 +208,12 @@ def server_of(client: Any) -> tuple[str | None, int | None, str]:
     return value
 
 
-def end_unread(inv: Invocation) -> None:
-    """End a call whose response we may not read: no usage, no estimate (unpriced)."""
-    inv.estimate_input = _nothing
-    inv.end()
-
-
-def _nothing() -> None:
-    return None
-
-
 def finish_parsed(inv: Invocation, result: Any, kwargs: dict[str, Any],
                   read: Callable[[Invocation, Any], None]) -> Any:
-    """End a non-streamed call from its parsed response (``read`` fills ``inv``)."""
+    """End a non-streamed call from its parsed response (``read`` fills ``inv``); a
+    ``with_streaming_response`` one ends as the app reads it."""
+    if is_streamed(result, kwargs):
+        return watch_response(inv, result, read=read)
     resp = parse_raw(result, kwargs)
     if resp is None:
         end_unread(inv)
@@ -230,8 +224,12 @@ def finish_parsed(inv: Invocation, result: Any, kwargs: dict[str, Any],
 
 
 def wrap_stream(inv: Invocation, result: Any, handler: Callable[[StreamState, Any], None],
-                sync_proxy: type = StreamProxy, async_proxy: type = AsyncStreamProxy) -> Any:
-    """The SDK stream behind a proxy feeding each item to ``handler``; a raw one ends unread."""
+                sync_proxy: type = StreamProxy, async_proxy: type = AsyncStreamProxy,
+                kwargs: dict[str, Any] | None = None) -> Any:
+    """The SDK stream behind a proxy feeding each item to ``handler``; a
+    ``with_streaming_response`` one is fed as the app reads it; another raw one ends unread."""
+    if kwargs is not None and is_streamed(result, kwargs):
+        return watch_response(inv, result, stream=(handler, sync_proxy, async_proxy))
     if is_raw(result):
         end_unread(inv)
         return result
@@ -256,13 +254,12 @@ def parse_raw(result: Any, kwargs: dict[str, Any]) -> Any:
     """The parsed body behind a raw response, or None when we must not read it.
 
     ``with_raw_response`` has read the body and caches the parse for the app;
-    ``with_streaming_response`` (header ``X-Stainless-Raw-Response: stream``) has not, and an
-    async response parses only with ``await``: both are left alone.
+    ``with_streaming_response`` (header ``X-Stainless-Raw-Response: stream``) has not (see
+    :func:`watch_response`), and an async response parses only with ``await``: both are left
+    alone here.
     """
     if not is_raw(result):
         return result
-    headers = kwargs.get("extra_headers")
-    mode = headers.get("X-Stainless-Raw-Response") if isinstance(headers, dict) else None
-    if mode == "stream" or type(result).__name__ == "AsyncAPIResponse":
+    if raw_mode(kwargs) == "stream" or type(result).__name__ == "AsyncAPIResponse":
         return None
     return result.parse()

@@ -3,7 +3,9 @@
 Wraps ``chat.completions.create`` / ``parse`` / ``stream`` (sync and async, streams with or
 without usage), ``responses.create`` (sync, async, streaming events) and
 ``embeddings.create``. ``chat.completions.stream`` calls ``create`` internally, which records
-the call (one span); the helper's ``with`` block only ends it promptly.
+the call (one span); the helper's ``with`` block only ends it promptly. ``with_raw_response``
+calls read the SDK's cached parse; ``with_streaming_response`` calls end as the app reads the
+body (``otelytics.llm._response``).
 
 The provider name comes from the client: ``AzureOpenAI`` or an ``*.openai.azure.com`` host is
 ``azure.ai.openai``; a few well-known OpenAI-compatible hosts have their own names; any other
@@ -22,6 +24,7 @@ from typing import Any
 from otelytics.llm import _settings
 from otelytics.llm._core import Invocation
 from otelytics.llm._instrumentor import SdkInstrumentor
+from otelytics.llm._response import raw_mode
 from otelytics.llm._stream import AsyncStreamProxy, ManagerProxy, StreamProxy, StreamState
 from otelytics.llm._wrap import (
     Patcher,
@@ -104,8 +107,9 @@ def _client_info(resource: Any) -> tuple[str, tuple[str | None, int | None]]:
 
 # --- chat completions -----------------------------------------------------------------
 def _chat_prepare(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # not for a raw response: the app reads its bytes itself, and would see the extra chunk
     if (kwargs.get("stream") is True and _settings.current().openai_include_usage
-            and not is_set(kwargs.get("stream_options"))):
+            and not is_set(kwargs.get("stream_options")) and raw_mode(kwargs) is None):
         kwargs = {**kwargs, "stream_options": _INJECTED}
     return kwargs
 
@@ -214,8 +218,8 @@ def _chat_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
         if kwargs.get("stream_options") is _INJECTED:
             return wrap_stream(inv, result, _chat_chunk, _HidingStreamProxy,
-                               _AsyncHidingStreamProxy)
-        return wrap_stream(inv, result, _chat_chunk)
+                               _AsyncHidingStreamProxy, kwargs)
+        return wrap_stream(inv, result, _chat_chunk, kwargs=kwargs)
     return finish_parsed(inv, result, kwargs, _chat_response)
 
 
@@ -279,7 +283,7 @@ def _responses_event(st: StreamState, event: Any) -> None:
 
 def _responses_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
-        return wrap_stream(inv, result, _responses_event)
+        return wrap_stream(inv, result, _responses_event, kwargs=kwargs)
     return finish_parsed(inv, result, kwargs, _responses_response)
 
 
