@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +73,8 @@ def run_python(code_or_path: str, *args: str, env: dict[str, str] | None = None,
                prefix: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run Python code (or a script path) in a fresh interpreter of this environment."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OTELYTICS_"))}
+    if cwd is None:  # never let a child write ./otelytics-data into the checkout
+        full_env["OTELYTICS_DATA_DIR"] = tempfile.mkdtemp(prefix="otelytics-test-")
     full_env.update(env or {})
     if code_or_path.endswith(".py") and "\n" not in code_or_path:
         cmd = [sys.executable, code_or_path, *args]

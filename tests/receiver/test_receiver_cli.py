@@ -15,7 +15,7 @@ def _serve(*args: str, env: dict[str, str] | None = None):
 
 
 def test_missing_data_dir_and_bad_flags(tmp_path):
-    r = _serve()
+    r = _serve(env={"OTELYTICS_DATA_DIR": ""})  # run_python sets a temporary one otherwise
     assert r.returncode == 2 and "OTELYTICS_DATA_DIR" in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     r = _serve("--data-dir", str(tmp_path), "--tls-cert", "x.pem")
