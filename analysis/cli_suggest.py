@@ -191,6 +191,7 @@ def _check(args: argparse.Namespace) -> int:
     else:
         for r in results:
             sys.stdout.write(r.message + "\n")
-        sys.stdout.write(f"{len(breached)} of {len(results)} rules breached\n" if breached
-                         else f"all {len(results)} rules hold\n")
+        n = len(results)
+        sys.stdout.write(f"{len(breached)} of {n} rule{'s' * (n != 1)} breached\n" if breached
+                         else "the rule holds\n" if n == 1 else f"all {n} rules hold\n")
     return 1 if breached else 0
