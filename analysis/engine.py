@@ -1,12 +1,15 @@
-"""The query engine under every report: one narrow scan of the spans, then DuckDB SQL.
+"""The query engine under every report: a ``core`` view over the spans, shared aggregates.
 
-A full report asks a dozen questions of the same spans. Scanning the Parquet files for each
-would cost a dozen scans, so the first report materialises the columns reports group and
-aggregate by (no ids, no maps, no events) into an in-memory DuckDB table ``core`` once, with
-the ``--group-by`` expression evaluated into ``grp``. Questions that need ids, attributes or
-events (slowest spans, error examples, workflow children, parameter values) go to the
-``spans`` view with a selective predicate. See docs/analysis.md for the measurements.
-"""
+A full report asks a dozen questions of the same spans. ``core`` is a view of the columns
+reports group and aggregate by (no ids, no maps, no events), with the ``--group-by``
+expression evaluated into ``grp``; DuckDB reads only the columns each query names. The
+aggregates several sections share (per span name, per day, per LLM model and span name, per
+session) are computed once, on first use, into tables. Questions that need ids, attributes
+or events (slowest spans, error examples, workflow children, parameter values) go to the
+``spans`` view with a selective predicate. Sections may run in threads, each on its own
+cursor (``report.build_report``): the view and the shared tables are regular objects of the
+dataset's in-memory database, created once under a lock. See docs/analysis.md for the
+measurements."""
 
 from __future__ import annotations
 
