@@ -65,12 +65,20 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
           CAST(coalesce(sum(calls - unpriced), 0) AS BIGINT) AS priced_calls,
           CAST(coalesce(sum(unpriced), 0) AS BIGINT) AS unpriced_calls
         FROM {llm}""")
-    by_session = e.sql(f"""
-        SELECT session_id, any_value(user_id) AS user_id, count(*) AS calls,
-          sum(cost_usd) AS cost_usd,
-          count(*) OVER () AS _sessions, sum(sum(cost_usd)) OVER () AS _total
-        FROM {{core}} WHERE is_llm AND session_id IS NOT NULL GROUP BY 1
-        ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""")
+    if "sessions" in e.planned:  # the sessions section groups every session anyway
+        by_session = e.sql(f"""
+            SELECT session_id, llm_user_id AS user_id, llm_calls AS calls,
+              llm_cost_usd AS cost_usd,
+              count(*) OVER () AS _sessions, sum(llm_cost_usd) OVER () AS _total
+            FROM {{sessions}} WHERE llm_calls > 0
+            ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""")
+    else:
+        by_session = e.sql(f"""
+            SELECT session_id, any_value(user_id) AS user_id, count(*) AS calls,
+              sum(cost_usd) AS cost_usd,
+              count(*) OVER () AS _sessions, sum(sum(cost_usd)) OVER () AS _total
+            FROM {{core}} WHERE is_llm AND session_id IS NOT NULL GROUP BY 1
+            ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""")
     f["sessions"] = by_session.column("_sessions")[0].as_py() if by_session.num_rows else 0
     f["session_cost_usd"] = (by_session.column("_total")[0].as_py() if by_session.num_rows
                              else None)
@@ -91,10 +99,13 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
         _from_llm(e, "model"),
         _from_llm(e, "provider"),
         e.table("by_operation", """
-            SELECT name AS operation, llm_calls AS calls, llm_unpriced AS unpriced_calls,
-              input_tokens, output_tokens, cost_usd,
-              cost_usd / nullif(sum(cost_usd) OVER (), 0) AS share
-            FROM {ops} WHERE llm_calls > 0 ORDER BY cost_usd DESC, calls DESC, 1 LIMIT 200""",
+            SELECT name AS operation, CAST(sum(calls) AS BIGINT) AS calls,
+              CAST(sum(unpriced) AS BIGINT) AS unpriced_calls,
+              CAST(coalesce(sum(input_tokens), 0) AS BIGINT) AS input_tokens,
+              CAST(coalesce(sum(output_tokens), 0) AS BIGINT) AS output_tokens,
+              sum(cost_usd) AS cost_usd,
+              sum(cost_usd) / nullif(sum(sum(cost_usd)) OVER (), 0) AS share
+            FROM {llmop} GROUP BY 1 ORDER BY cost_usd DESC, calls DESC, 1 LIMIT 200""",
                 description="LLM cost by operation"),
         _by(e, "by_workflow", "workflow_name", "workflow", "is_llm AND workflow_name IS NOT NULL"),
         _by(e, "by_user", "user_id", "user", "is_llm AND user_id IS NOT NULL"),

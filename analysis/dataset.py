@@ -10,10 +10,12 @@ A local path or an object-store URI (``s3://bucket/prefix``, read through ``pyar
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,13 +184,41 @@ class Dataset:
     """Files left out because they are corrupt or not otelytics files: (path, reason)."""
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
     """Per-dataset memo for report engines (one core scan per dataset)."""
+    _thread: threading.local = field(default_factory=threading.local, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def con(self) -> Any:
-        """The DuckDB connection holding the ``spans``, ``metrics`` and ``logs`` views."""
-        if self._con is None:
-            self._con = self._connect()
+        """The DuckDB connection holding the ``spans``, ``metrics`` and ``logs`` views (in a
+        thread inside :meth:`cursor`, that thread's own cursor on the same database)."""
+        cur = getattr(self._thread, "con", None)
+        if cur is not None:
+            return cur
+        with self._lock:
+            if self._con is None:
+                self._con = self._connect()
         return self._con
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether queries may run from several threads (each through :meth:`cursor`): not
+        over an object store, whose Arrow dataset is registered on the main connection only
+        (other cursors cannot see it)."""
+        return self._local
+
+    @contextlib.contextmanager
+    def cursor(self) -> Iterator[Any]:
+        """Give the calling thread its own DuckDB cursor on this dataset's database for the
+        ``with`` block; ``con`` and ``sql`` use it. DuckDB runs queries of different cursors
+        at the same time (it releases the GIL)."""
+        cur = self.con.cursor()
+        cur.execute("SET enable_progress_bar = false")
+        self._thread.con = cur
+        try:
+            yield cur
+        finally:
+            self._thread.con = None
+            cur.close()
 
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
         """Run ``query`` over the views and return an Arrow table."""
@@ -201,9 +231,10 @@ class Dataset:
     def _source(self, signal: str) -> str:
         schema = SCHEMAS[signal]
         files = self.files[signal]
-        if not files:
-            self.con_raw.register(f"_empty_{signal}", schema.empty_table())
-            return f"_empty_{signal}"
+        if not files:  # typed NULL columns, no row (registering an empty Arrow table would
+            # import pandas, ~0.2 s, and be invisible to other cursors)
+            cols = ", ".join(f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in schema)
+            return f"(SELECT {cols} LIMIT 0)"
         if self._local:
             quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             return f"read_parquet([{quoted}], union_by_name = true, hive_partitioning = false)"
@@ -267,8 +298,29 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+_SIMPLE_TYPES = {pa.string(): "VARCHAR", pa.large_string(): "VARCHAR", pa.int64(): "BIGINT",
+                 pa.int32(): "INTEGER", pa.int16(): "SMALLINT", pa.int8(): "TINYINT",
+                 pa.float64(): "DOUBLE", pa.float32(): "FLOAT", pa.bool_(): "BOOLEAN",
+                 pa.binary(): "BLOB", pa.date32(): "DATE",
+                 pa.timestamp("us", tz="UTC"): "TIMESTAMP WITH TIME ZONE",
+                 pa.timestamp("us"): "TIMESTAMP"}
+
+
 @functools.lru_cache(maxsize=256)
 def _duck_type(t: pa.DataType) -> str:
+    """The DuckDB SQL type of an Arrow type, for the NULL columns older files lack. The
+    schema's types are spelled here: asking DuckDB (``duckdb.from_arrow``) imports pandas,
+    ~0.2 s of every report's start (docs/analysis.md)."""
+    if t in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[t]
+    if pa.types.is_map(t):
+        return f"MAP({_duck_type(t.key_type)}, {_duck_type(t.item_type)})"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return f"{_duck_type(t.value_type)}[]"
+    if pa.types.is_struct(t):
+        fields = ", ".join('"' + t.field(i).name.replace('"', '""') + '" '
+                           + _duck_type(t.field(i).type) for i in range(t.num_fields))
+        return f"STRUCT({fields})"
     import duckdb
 
     return str(duckdb.from_arrow(pa.table({"x": pa.array([], t)})).types[0])

@@ -16,7 +16,7 @@ from typing import Any
 
 from otelytics.analysis.dataset import Dataset
 from otelytics.analysis.engine import Engine
-from otelytics.analysis.models import Section, Table
+from otelytics.analysis.models import Section, Table, plain, pylist
 from otelytics.analysis.stats import wilson_interval
 from otelytics.semconv import attributes as A
 
@@ -39,25 +39,29 @@ def _pct(q: float) -> str:
 def summary(ds: Dataset, *, group_by: str | None = None) -> Section:
     """Executions, success/error rates, durations, tokens, cost, sessions."""
     e = Engine.of(ds, group_by)
+    # counts, sums and extremes rolled up from the per-day aggregate (shared with trends and
+    # cost); only the exact percentiles and the distinct counts scan the spans: the summary
+    # aggregate over every span cost ~3x its quantile alone (docs/analysis.md)
     f = e.row("""
-        SELECT a.* EXCLUDE (first_span, last_span), d.*, a.first_span, a.last_span FROM (
-        SELECT count(*) AS executions, count(*) FILTER (WHERE is_error) AS errors,
-          avg(duration_us) / 1000.0 AS duration_avg_ms,
-          quantile_cont(duration_us, [0.5, 0.95, 0.99]) AS _q,
-          max(duration_us) / 1000.0 AS duration_max_ms,
-          count(*) FILTER (WHERE is_llm) AS llm_calls,
+        SELECT a.*, d.*, q._q, r.first_span, r.last_span FROM (
+        SELECT CAST(coalesce(sum(executions), 0) AS BIGINT) AS executions,
+          CAST(coalesce(sum(errors), 0) AS BIGINT) AS errors,
+          sum(sum_us) / sum(executions) / 1000.0 AS duration_avg_ms,
+          max(max_us) / 1000.0 AS duration_max_ms,
+          CAST(coalesce(sum(llm_calls), 0) AS BIGINT) AS llm_calls,
           coalesce(sum(input_tokens), 0) AS input_tokens,
           coalesce(sum(output_tokens), 0) AS output_tokens,
           coalesce(sum(cache_read_tokens), 0) AS cached_input_tokens,
           coalesce(sum(cache_creation_tokens), 0) AS cache_creation_tokens,
           sum(cost_usd) AS cost_usd,
-          count(*) FILTER (WHERE is_llm AND cost_usd IS NOT NULL) AS priced_calls,
-          count(*) FILTER (WHERE is_llm AND cost_usd IS NULL) AS unpriced_calls,
-          min(start_time) AS first_span, max(start_time) AS last_span
-        FROM {core}) a, (  -- distinct counts apart: beside the other aggregates they made
+          CAST(coalesce(sum(llm_calls - llm_unpriced), 0) AS BIGINT) AS priced_calls,
+          CAST(coalesce(sum(llm_unpriced), 0) AS BIGINT) AS unpriced_calls
+        FROM {daily}) a, (  -- distinct counts apart: beside the other aggregates they made
           -- the whole query ~2x slower than the two scans (docs/analysis.md)
         SELECT count(DISTINCT session_id) AS sessions, count(DISTINCT user_id) AS users,
-          count(DISTINCT service_name) AS services FROM {core}) d""")
+          count(DISTINCT service_name) AS services FROM {core}) d,
+        (SELECT quantile_cont(duration_us, [0.5, 0.95, 0.99]) AS _q FROM {core}) q,
+        (SELECT min(first_span) AS first_span, max(last_span) AS last_span FROM {daily}) r""")
     q = f.pop("_q", None) or [None] * 3
     n = f.get("executions") or 0
     errors = f.get("errors") or 0
@@ -284,7 +288,7 @@ def reliability(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> S
           count(*) / sum(count(*)) OVER () AS share, count(DISTINCT name) AS operations
         FROM {core} WHERE is_error GROUP BY 1 ORDER BY errors DESC, 1""",
                       description="errors by error.type")
-    groups = e.sql("""
+    groups = pylist(e.sql("""
         WITH x AS (
           SELECT name, error_type, trace_id, start_time, status_message,
             list_filter(events, lambda ev: ev.name = 'exception') AS ex
@@ -295,7 +299,7 @@ def reliability(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> S
           arg_min(coalesce(ex[1].attributes['exception.message'], status_message),
                   start_time) AS message,
           min(start_time) AS first_seen, max(start_time) AS last_seen
-        FROM x GROUP BY 1, 2, 3""").to_pylist()
+        FROM x GROUP BY 1, 2, 3"""))
     merged: dict[tuple[str, str, str], dict[str, Any]] = {}
     for g in groups:
         fp = stack_fingerprint(g["et"], g["stack"])
@@ -313,17 +317,12 @@ def reliability(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> S
     top_rows = tuple(
         (k[0], k[1], k[2], v["n"], v["trace_id"], (v["message"] or "")[:200],
          v["first_seen"], v["last_seen"]) for k, v in ordered)
-    top_errors = Table.from_arrow("top_errors", _rows_to_arrow(
-        ("operation", "error_type", "fingerprint", "count", "example_trace_id", "message",
-         "first_seen", "last_seen"), top_rows),
+    top_errors = Table("top_errors", (
+        "operation", "error_type", "fingerprint", "count", "example_trace_id", "message",
+        "first_seen", "last_seen"), tuple(tuple(plain(v) for v in r) for r in top_rows),
         "most frequent errors by operation, type and stack fingerprint")
     figures = {"executions": n, "errors": errors, "error_rate": errors / n if n else None,
                "reliability_score": score, "distinct_errors": len(merged)}
     return Section("reliability", "Reliability", figures, (by_op, by_type, top_errors),
                    ("score = 100 x Wilson 95 % lower bound of the success rate",))
 
-
-def _rows_to_arrow(columns: tuple[str, ...], rows: tuple[tuple[Any, ...], ...]) -> Any:
-    import pyarrow as pa
-
-    return pa.table({c: [r[i] for r in rows] for i, c in enumerate(columns)})

@@ -80,25 +80,6 @@ def workflows(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> Sec
 def sessions(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> Section:
     """Session counts, length (spans, LLM calls, duration), cost and completion rate."""
     e = Engine.of(ds, group_by)
-    e.sql("""
-        CREATE OR REPLACE TEMP TABLE _sessions AS
-        SELECT session_id, user_id, spans, llm_calls, duration_s, cost_usd,
-          NOT CASE WHEN has_session THEN session_failed ELSE root_failed END AS completed
-        FROM (
-          SELECT session_id, any_value(user_id) AS user_id,
-            count(*) FILTER (WHERE span_type IS DISTINCT FROM 'session') AS spans,
-            count(*) FILTER (WHERE is_llm) AS llm_calls,
-            coalesce(max(duration_us) FILTER (WHERE span_type = 'session'),
-                     max(epoch_us(start_time) + duration_us) - min(epoch_us(start_time)))
-              / 1e6 AS duration_s,
-            -- no LLM call: $0; LLM calls none of which is priced: unknown, never $0
-            CASE WHEN count(cost_usd) = 0 AND count(*) FILTER (WHERE is_llm) > 0 THEN NULL
-                 ELSE coalesce(sum(cost_usd), 0) END AS cost_usd,
-            coalesce(bool_or(span_type = 'session'), false) AS has_session,
-            coalesce(bool_or(is_error AND span_type = 'session'), false) AS session_failed,
-            coalesce(bool_or(is_error AND is_root), false) AS root_failed
-          FROM {core} WHERE session_id IS NOT NULL
-          GROUP BY session_id)""")
     f = e.row("""
         SELECT count(*) AS sessions, count(*) FILTER (WHERE completed) AS completed,
           count(*) FILTER (WHERE completed) / nullif(count(*), 0) AS completion_rate,
@@ -106,15 +87,15 @@ def sessions(ds: Dataset, *, group_by: str | None = None, top: int = 10) -> Sect
           quantile_cont(spans, 0.5) AS p50_spans, quantile_cont(spans, 0.95) AS p95_spans,
           avg(duration_s) AS avg_duration_s, quantile_cont(duration_s, 0.5) AS p50_duration_s,
           quantile_cont(duration_s, 0.95) AS p95_duration_s, avg(cost_usd) AS cost_per_session
-        FROM _sessions""")
+        FROM {sessions}""")
     longest = e.table("top_sessions", f"""
         SELECT session_id, user_id, spans, llm_calls, duration_s, cost_usd, completed
-        FROM _sessions ORDER BY cost_usd DESC, spans DESC, session_id LIMIT {top}""",
+        FROM {{sessions}} ORDER BY cost_usd DESC, spans DESC, session_id LIMIT {top}""",
                       description=f"the {top} most expensive sessions (then longest)")
     lengths = e.table("length_distribution", """
         SELECT CASE WHEN spans <= 1 THEN '1' WHEN spans <= 3 THEN '2-3'
                     WHEN spans <= 10 THEN '4-10' WHEN spans <= 30 THEN '11-30'
                     ELSE '>30' END AS spans, min(spans) AS lowest, count(*) AS sessions
-        FROM _sessions GROUP BY 1 ORDER BY lowest""",
+        FROM {sessions} GROUP BY 1 ORDER BY lowest""",
                       description="sessions by number of spans")
     return Section("sessions", "Sessions", f, (longest, lengths))
