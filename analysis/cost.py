@@ -74,7 +74,7 @@ def cost(ds: Dataset, *, group_by: str | None = None, what_if_model: str | None 
             ORDER BY cost_usd DESC, calls DESC, 1 LIMIT {top}""")
     else:
         by_session = e.sql(f"""
-            SELECT session_id, any_value(user_id) AS user_id, count(*) AS calls,
+            SELECT session_id, min(user_id) AS user_id, count(*) AS calls,
               sum(cost_usd) AS cost_usd,
               count(*) OVER () AS _sessions, sum(sum(cost_usd)) OVER () AS _total
             FROM {{core}} WHERE is_llm AND session_id IS NOT NULL GROUP BY 1

@@ -131,7 +131,7 @@ SELECT session_id, user_id, spans, llm_calls, duration_s, cost_usd,
   NOT CASE WHEN has_session THEN session_failed ELSE root_failed END AS completed,
   llm_user_id, llm_cost_usd
 FROM (
-  SELECT session_id, any_value(user_id) AS user_id,
+  SELECT session_id, min(user_id) AS user_id,  -- min: one answer every run
     count(*) FILTER (WHERE span_type IS DISTINCT FROM 'session') AS spans,
     count(*) FILTER (WHERE is_llm) AS llm_calls,
     coalesce(max(duration_us) FILTER (WHERE span_type = 'session'),
@@ -143,7 +143,7 @@ FROM (
     coalesce(bool_or(span_type = 'session'), false) AS has_session,
     coalesce(bool_or(is_error AND span_type = 'session'), false) AS session_failed,
     coalesce(bool_or(is_error AND is_root), false) AS root_failed,
-    any_value(user_id) FILTER (WHERE is_llm) AS llm_user_id,
+    min(user_id) FILTER (WHERE is_llm) AS llm_user_id,
     sum(cost_usd) FILTER (WHERE is_llm) AS llm_cost_usd
   FROM {core} WHERE session_id IS NOT NULL
   GROUP BY session_id)

@@ -98,12 +98,18 @@ def bootstrap_quantile_diff_ci(a: Sequence[float], b: Sequence[float], q: float 
 def robust_scores(values: Sequence[float]) -> list[float | None]:
     """Robust z-scores of the first differences of ``values`` (index i scores the step
     values[i-1] -> values[i]; index 0 is None): 0.6745 (d - median) / MAD. When MAD is 0
-    the mean absolute deviation x 1.2533 stands in; when that is 0 too, scores are 0."""
+    the mean absolute deviation x 1.2533 stands in; when that is 0 too, scores are 0.
+
+    Deviations within floating-point noise of the series' magnitude (1e-9 of its largest
+    value) count as 0: daily cost sums added in a varying order differ in the last bits, and
+    a MAD made of that noise turned an ordinary day into a score of 3e16."""
     v = np.asarray(values, dtype=float)
     if len(v) < 2:
         return [None] * len(v)
     d = np.diff(v)
     med = float(np.median(d))
+    noise = 1e-9 * float(np.max(np.abs(v)))
+    d = np.where(np.abs(d - med) <= noise, med, d)
     dev = np.abs(d - med)
     mad = float(np.median(dev))
     if mad > 0:

@@ -53,6 +53,16 @@ def test_bootstrap_ci_excludes_zero_only_for_a_real_shift() -> None:
     assert lo > 0
 
 
+def test_robust_scores_ignore_floating_point_noise() -> None:
+    # the same daily cost summed in different orders: last-bit differences, no anomaly
+    noisy = [0.1 + 0.2, 0.3, 0.30000000000000004, 0.3, 0.1 + 0.2, 0.3, 0.3, 0.3]
+    assert all(s == 0 for s in robust_scores(noisy)[1:])
+    # a real jump on top of that noise is still flagged
+    jumped = [*noisy, 0.9, 0.3]
+    scores = robust_scores(jumped)
+    assert abs(scores[8]) > 3.5 and all(abs(s) < 3.5 for s in scores[1:8])
+
+
 def test_robust_scores_flag_a_jump_not_a_trend() -> None:
     trend = [100 + 10 * i for i in range(10)]
     assert all(s == 0 for s in robust_scores(trend)[1:])
