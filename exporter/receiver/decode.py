@@ -73,8 +73,9 @@ _PROMOTED: dict[str, tuple[str, Any]] = {
     p.attribute: (p.column, coercer(p.type)) for p in PROMOTED_SPAN_ATTRIBUTES
 }
 _PROMOTED_COLUMNS = tuple(p.column for p in PROMOTED_SPAN_ATTRIBUTES)
-# every attribute enrich_attributes reads (anthropic.*: its own telemetry's stop reason)
-_ENRICH_PREFIXES = ("gen_ai.", "otelytics.", "anthropic.", "telemetry.sdk.name")
+# every attribute enrich_attributes reads (anthropic.*: its own telemetry's stop reason;
+# llm.*: OpenInference's names)
+_ENRICH_PREFIXES = ("gen_ai.", "otelytics.", "anthropic.", "telemetry.sdk.name", "llm.")
 _ENRICH_COLUMNS = tuple((p.attribute, p.column) for p in PROMOTED_SPAN_ATTRIBUTES
                         if p.attribute.startswith(_ENRICH_PREFIXES))
 _FUNCTION = A.OtelyticsSpanTypeValues.FUNCTION.value

@@ -11,8 +11,9 @@ usage attributes and no ``otelytics.cost.*`` yet:
 * the official usage names from older or producer-specific spellings when the official one is
   missing (:data:`USAGE_ALIASES`: ``gen_ai.usage.prompt_tokens`` / ``completion_tokens`` of
   semantic conventions before v1.27, ``gen_ai.usage.cache_read_input_tokens`` and
-  ``cache_creation_input_tokens`` of OpenLLMetry and others), so those spans are priced with
-  their cache and fill the same columns;
+  ``cache_creation_input_tokens`` of OpenLLMetry and others, OpenInference's ``llm.*`` token
+  counts, model and provider), so those spans are priced with their cache and fill the same
+  columns;
 * ``gen_ai.provider.name`` from the deprecated ``gen_ai.system`` when missing;
 * ``gen_ai.usage.input_tokens`` made to include the cache when its producer reports it without
   (decided by producer, see :data:`CACHE_EXCLUSIVE_INPUT` and ``docs/llm.md``);
@@ -68,6 +69,14 @@ from otelytics.semconv.attributes import (
     GEN_AI_USAGE_OUTPUT_TOKENS,
     GEN_AI_USAGE_PROMPT_TOKENS,
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    LLM_MODEL_NAME,
+    LLM_PROVIDER,
+    LLM_SYSTEM,
+    LLM_TOKEN_COUNT_COMPLETION,
+    LLM_TOKEN_COUNT_COMPLETION_DETAILS_REASONING,
+    LLM_TOKEN_COUNT_PROMPT,
+    LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ,
+    LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_WRITE,
     OTELYTICS_COST_PRICE_VERSION,
     OTELYTICS_COST_SOURCE,
     OTELYTICS_COST_USD,
@@ -84,7 +93,8 @@ _UNPRICED = OtelyticsCostSourceValues.UNPRICED.value
 _SYSTEMS = {"az.ai.openai": "azure.ai.openai", "az.ai.inference": "azure.ai.inference",
             "azure": "azure.ai.openai", "xai": "x_ai", "vertex_ai": "gcp.vertex_ai",
             "gemini": "gcp.gemini", "bedrock": "aws.bedrock", "mistralai": "mistral_ai",
-            "mistral": "mistral_ai", "google": "gcp.gen_ai"}
+            "mistral": "mistral_ai", "google": "gcp.gen_ai", "aws": "aws.bedrock",
+            "vertexai": "gcp.vertex_ai"}
 
 # other producers' attribute names (not ours, so not in the otelytics registry)
 _ANTHROPIC_STOP_REASON = "anthropic.message.stop_reason"
@@ -105,29 +115,36 @@ _KNOWN_INCLUSIVE = ("com.anthropic.sdk", "opentelemetry.instrumentation.", "logf
 
 
 USAGE_ALIASES: dict[str, tuple[str, ...]] = {
-    GEN_AI_USAGE_INPUT_TOKENS: (GEN_AI_USAGE_PROMPT_TOKENS,),
-    GEN_AI_USAGE_OUTPUT_TOKENS: (GEN_AI_USAGE_COMPLETION_TOKENS,),
-    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: (GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_ALIAS,),
+    GEN_AI_USAGE_INPUT_TOKENS: (GEN_AI_USAGE_PROMPT_TOKENS, LLM_TOKEN_COUNT_PROMPT),
+    GEN_AI_USAGE_OUTPUT_TOKENS: (GEN_AI_USAGE_COMPLETION_TOKENS, LLM_TOKEN_COUNT_COMPLETION),
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: (GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_ALIAS,
+                                           LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ),
     GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: (
         GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_ALIAS,
-        GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS_ALIAS),
+        GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS_ALIAS, LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_WRITE),
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: (LLM_TOKEN_COUNT_COMPLETION_DETAILS_REASONING,),
+    GEN_AI_REQUEST_MODEL: (LLM_MODEL_NAME,),
 }
-"""Official usage name -> other spellings read (in order) when it is missing."""
+"""Official name -> other spellings read (in order) when it is missing: older GenAI
+conventions, OpenLLMetry's cache spellings, OpenInference's ``llm.*``."""
 USAGE_KEYS = frozenset((GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS,
-                        GEN_AI_USAGE_PROMPT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS))
+                        GEN_AI_USAGE_PROMPT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS,
+                        LLM_TOKEN_COUNT_PROMPT, LLM_TOKEN_COUNT_COMPLETION))
 """A span carrying any of these has usage to price."""
-_IN, _OUT, _PROMPT, _COMPLETION = (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS,
-                                   GEN_AI_USAGE_PROMPT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS)
+_IN, _OUT, _PROMPT, _COMPLETION, _OI_PROMPT, _OI_COMPLETION = (
+    GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_PROMPT_TOKENS,
+    GEN_AI_USAGE_COMPLETION_TOKENS, LLM_TOKEN_COUNT_PROMPT, LLM_TOKEN_COUNT_COMPLETION)
 
 
-def _usage(attrs: Any, name: str, updates: dict[str, Any]) -> Any:
-    """``attrs[name]``, else its first alias present (then also noted in ``updates``)."""
+def _usage(attrs: Any, name: str, updates: dict[str, Any], convert: Any = None) -> Any:
+    """``attrs[name]``, else its first alias present (then also noted in ``updates``,
+    through ``convert``; token counts by default)."""
     value = attrs.get(name)
     if value is None:
         for alias in USAGE_ALIASES[name]:
             value = attrs.get(alias)
             if value is not None:
-                updates[name] = _int(value)
+                updates[name] = (convert or _int)(value)
                 break
     return value
 
@@ -189,7 +206,7 @@ def enrich_attributes(attrs: Any, start_time_ns: int | None = None,
         return None
     provider = attrs.get(GEN_AI_PROVIDER_NAME)
     if not provider:
-        system = attrs.get(GEN_AI_SYSTEM)
+        system = attrs.get(GEN_AI_SYSTEM) or attrs.get(LLM_PROVIDER) or attrs.get(LLM_SYSTEM)
         if isinstance(system, str) and system:
             provider = _SYSTEMS.get(system.lower(), system.lower())
             updates[GEN_AI_PROVIDER_NAME] = provider
@@ -205,10 +222,11 @@ def enrich_attributes(attrs: Any, start_time_ns: int | None = None,
         input_tokens += cache_read + cache_creation
         updates[GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
     response_model = attrs.get(GEN_AI_RESPONSE_MODEL)
-    request_model = attrs.get(GEN_AI_REQUEST_MODEL)
+    request_model = _usage(attrs, GEN_AI_REQUEST_MODEL, updates, str)
+    reasoning = _usage(attrs, GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, updates)
     usage = Usage(input_tokens=input_tokens, output_tokens=_int(raw_out or 0),
                   cache_read_tokens=cache_read, cache_creation_tokens=cache_creation,
-                  reasoning_tokens=_int(attrs.get(GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 0)))
+                  reasoning_tokens=_int(reasoning or 0))
     when = (datetime.fromtimestamp(start_time_ns / 1e9, UTC)
             if start_time_ns else None)
     cost = None
@@ -248,7 +266,8 @@ class EnrichingSpanProcessor(SpanProcessor):
             # plain dict behind it (one hash lookup for a span that is not GenAI)
             raw = getattr(attrs, "_dict", attrs)
             if raw is None or (_IN not in raw and _OUT not in raw and _PROMPT not in raw
-                               and _COMPLETION not in raw):  # USAGE_KEYS, unrolled
+                               and _COMPLETION not in raw and _OI_PROMPT not in raw
+                               and _OI_COMPLETION not in raw):  # USAGE_KEYS, unrolled
                 return
             if OTELYTICS_COST_SOURCE in raw or OTELYTICS_COST_USD in raw:
                 return  # priced already (our own calls): what enrich_attributes would say

@@ -134,6 +134,32 @@ def test_older_and_producer_usage_spellings_are_priced_with_their_cache(provider
     assert proc.stats == {"priced": 2, "unpriced": 0, "failed": 0}
 
 
+def test_openinference_spans_are_priced_and_named(provider_and_spans):
+    provider, exporter, proc = provider_and_spans
+    # OpenInference: llm.* names only, prompt count inclusive of the cache
+    _emit(provider, "openinference.instrumentation.openai", "ChatCompletion", {
+        "openinference.span.kind": "LLM", A.LLM_PROVIDER: "openai", A.LLM_SYSTEM: "openai",
+        A.LLM_MODEL_NAME: "gpt-4o-mini", A.LLM_TOKEN_COUNT_PROMPT: 1200,
+        A.LLM_TOKEN_COUNT_COMPLETION: 300, A.LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ: 1000})
+    _emit(provider, "openinference.instrumentation.anthropic", "Messages", {
+        "openinference.span.kind": "LLM", A.LLM_PROVIDER: "anthropic",
+        A.LLM_MODEL_NAME: "claude-haiku-4-5", A.LLM_TOKEN_COUNT_PROMPT: 4650,
+        A.LLM_TOKEN_COUNT_COMPLETION: 20, A.LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_READ: 4000,
+        A.LLM_TOKEN_COUNT_PROMPT_DETAILS_CACHE_WRITE: 600})
+    gpt, claude = (s.attributes for s in exporter.get_finished_spans())
+    assert (gpt[A.GEN_AI_PROVIDER_NAME], gpt[A.GEN_AI_REQUEST_MODEL],
+            gpt[A.GEN_AI_USAGE_INPUT_TOKENS], gpt[A.GEN_AI_USAGE_OUTPUT_TOKENS],
+            gpt[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS]) == ("openai", "gpt-4o-mini", 1200, 300,
+                                                             1000)
+    assert gpt[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("gpt-4o-mini", "openai", inp=1200, out=300, cr=1000), rel=1e-9)
+    assert claude[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 600
+    assert claude[A.GEN_AI_USAGE_INPUT_TOKENS] == 4650  # OpenInference: already inclusive
+    assert claude[A.OTELYTICS_COST_USD] == pytest.approx(
+        gp("claude-haiku-4-5", "anthropic", inp=4650, out=20, cr=4000, cw=600), rel=1e-9)
+    assert proc.stats == {"priced": 2, "unpriced": 0, "failed": 0}
+
+
 def test_official_names_win_over_older_spellings():
     got = enrich_attributes({
         A.GEN_AI_PROVIDER_NAME: "openai", A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",

@@ -116,9 +116,22 @@ def test_openlit_style_anthropic_span_is_normalised_then_priced():
     assert "gen_ai.usage.input_tokens" not in attrs  # in its column only, not duplicated
 
 
-def test_older_usage_spellings_are_normalised_then_priced():
-    # OpenLLMetry before the v1.27 renames: prompt/completion tokens, underscore cache names,
-    # input inclusive of the cache; the columns must say what the SDK's enrichment would
+_OLDER = ("opentelemetry.instrumentation.anthropic", {  # OpenLLMetry before the v1.27 renames
+    "gen_ai.system": "Anthropic", "gen_ai.request.model": "claude-haiku-4-5",
+    "gen_ai.usage.prompt_tokens": 5000, "gen_ai.usage.completion_tokens": 40,
+    "gen_ai.usage.cache_read_input_tokens": 3000,
+    "gen_ai.usage.cache_creation_input_tokens": 1200})
+_OPENINFERENCE = ("openinference.instrumentation.anthropic", {  # llm.* names only
+    "openinference.span.kind": "LLM", "llm.provider": "anthropic",
+    "llm.model_name": "claude-haiku-4-5", "llm.token_count.prompt": 5000,
+    "llm.token_count.completion": 40, "llm.token_count.prompt_details.cache_read": 3000,
+    "llm.token_count.prompt_details.cache_write": 1200})
+
+
+@pytest.mark.parametrize(("scope", "sent"), [_OLDER, _OPENINFERENCE], ids=["older", "oi"])
+def test_other_usage_spellings_are_normalised_then_priced(scope, sent):
+    # input inclusive of the cache for both producers; the columns must say what the SDK's
+    # enrichment would
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
         ExportTraceServiceRequest,
     )
@@ -129,27 +142,25 @@ def test_older_usage_spellings_are_normalised_then_priced():
 
     req = ExportTraceServiceRequest()
     scope_spans = req.resource_spans.add().scope_spans.add()
-    scope_spans.scope.name = "opentelemetry.instrumentation.anthropic"
+    scope_spans.scope.name = scope
     span = scope_spans.spans.add(
-        trace_id=b"\1" * 16, span_id=b"\3" * 8, name="anthropic.chat",
+        trace_id=b"\1" * 16, span_id=b"\3" * 8, name="chat",
         start_time_unix_nano=1_764_000_000 * 10**9, end_time_unix_nano=1_764_000_001 * 10**9)
-    sent = {"gen_ai.system": "Anthropic", "gen_ai.request.model": "claude-haiku-4-5",
-            "gen_ai.usage.prompt_tokens": 5000, "gen_ai.usage.completion_tokens": 40,
-            "gen_ai.usage.cache_read_input_tokens": 3000,
-            "gen_ai.usage.cache_creation_input_tokens": 1200}
     for key, value in sent.items():
         any_value = AnyValue(string_value=value) if isinstance(value, str) \
             else AnyValue(int_value=value)
         span.attributes.append(KeyValue(key=key, value=any_value))
     (table,) = to_tables("spans", [req]).values()
     row = table.to_pylist()[0]
-    assert (row["gen_ai_provider_name"], row["gen_ai_input_tokens"], row["gen_ai_output_tokens"],
-            row["gen_ai_cache_read_tokens"], row["gen_ai_cache_creation_tokens"]) == \
-        ("anthropic", 5000, 40, 3000, 1200)
+    assert (row["gen_ai_provider_name"], row["gen_ai_request_model"], row["gen_ai_input_tokens"],
+            row["gen_ai_output_tokens"], row["gen_ai_cache_read_tokens"],
+            row["gen_ai_cache_creation_tokens"]) == \
+        ("anthropic", "claude-haiku-4-5", 5000, 40, 3000, 1200)
     want = _haiku_at_start(input_tokens=5000, output_tokens=40, cache_read_tokens=3000,
                            cache_write_tokens=1200)
     assert row["cost_usd"] == pytest.approx(want, rel=1e-9) and row["cost_source"] == "price_table"
     # the same figure the SDK-side enrichment gives for the same attributes
-    sdk = enrich_attributes(sent, 1_764_000_000 * 10**9, "opentelemetry.instrumentation.anthropic")
+    sdk = enrich_attributes(sent, 1_764_000_000 * 10**9, scope)
     assert sdk[OTELYTICS_COST_USD] == pytest.approx(row["cost_usd"], rel=1e-12)
-    assert dict(row["attributes"])["gen_ai.usage.prompt_tokens"] == "5000"  # kept as sent
+    kept = dict(row["attributes"])  # the producer's own names stay, as sent
+    assert kept.get("gen_ai.usage.prompt_tokens", kept.get("llm.token_count.prompt")) == "5000"
