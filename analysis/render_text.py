@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from otelytics.analysis.models import Report, Section, Table
@@ -58,11 +58,21 @@ def fmt(name: str, value: Any) -> str:
     return str(value)
 
 
+def window_label(w: Mapping[str, str | None]) -> str:
+    """``all data`` / ``from X`` / ``until Y`` / ``X .. Y`` (``to`` is exclusive)."""
+    start, end = w.get("from"), w.get("to")
+    if start and end:
+        return f"{start} .. {end}"
+    if start:
+        return f"from {start}"
+    return f"until {end}" if end else "all data"
+
+
 def header_lines(report: Report) -> list[tuple[str, str]]:
     """Where the report came from, as (label, value) pairs, for every renderer."""
     w = report.window
     out = [("dataset", report.root),
-           ("window", f"{w.get('from') or 'start'} .. {w.get('to') or 'end'}"),
+           ("window", window_label(w)),
            ("files", ", ".join(f"{k} {v}" for k, v in report.files.items()))]
     if report.filters:
         out.append(("filters", fmt("", report.filters)))

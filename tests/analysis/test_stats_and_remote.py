@@ -95,3 +95,14 @@ def test_report_over_object_store_with_a_corrupt_file(s3_server: dict, dataset_r
     rows = pads.dataset([str(p) for p in local], format="parquet").to_table()
     assert report.section("summary").figures["executions"] == rows.num_rows
     assert report.skipped_files[0][0].endswith("part-bad.parquet")
+
+
+def test_window_label_says_what_the_window_is() -> None:
+    from otelytics.analysis.render_text import window_label
+
+    assert window_label({"from": None, "to": None}) == "all data"
+    assert window_label({"from": "2026-11-01T00:00:00Z", "to": None}) == \
+        "from 2026-11-01T00:00:00Z"
+    assert window_label({"from": None, "to": "2026-11-02T00:00:00Z"}) == \
+        "until 2026-11-02T00:00:00Z"
+    assert window_label({"from": "a", "to": "b"}) == "a .. b"
