@@ -211,9 +211,10 @@ def server_of(client: Any) -> tuple[str | None, int | None, str]:
 def finish_parsed(inv: Invocation, result: Any, kwargs: dict[str, Any],
                   read: Callable[[Invocation, Any], None]) -> Any:
     """End a non-streamed call from its parsed response (``read`` fills ``inv``); a
-    ``with_streaming_response`` one ends as the app reads it."""
-    if is_streamed(result, kwargs):
-        return watch_response(inv, result, read=read)
+    ``with_streaming_response`` one, or an async raw one (its ``parse()`` must be awaited),
+    ends as the app reads it."""
+    if is_streamed(result, kwargs) or type(result).__name__ == "AsyncAPIResponse":
+        return watch_response(inv, result, read=read)  # priced when the app (awaits) parse
     resp = parse_raw(result, kwargs)
     if resp is None:
         end_unread(inv)
@@ -224,15 +225,15 @@ def finish_parsed(inv: Invocation, result: Any, kwargs: dict[str, Any],
 
 
 def wrap_stream(inv: Invocation, result: Any, handler: Callable[[StreamState, Any], None],
-                sync_proxy: type = StreamProxy, async_proxy: type = AsyncStreamProxy,
-                kwargs: dict[str, Any] | None = None) -> Any:
+                sync_proxy: type = StreamProxy, async_proxy: type = AsyncStreamProxy) -> Any:
     """The SDK stream behind a proxy feeding each item to ``handler``; a
-    ``with_streaming_response`` one is fed as the app reads it; another raw one ends unread."""
-    if kwargs is not None and is_streamed(result, kwargs):
+    ``with_streaming_response`` or ``with_raw_response`` one is fed as the app reads it (its
+    ``parse()`` stream); another raw one ends unread."""
+    if is_raw(result):  # with_streaming_response / with_raw_response: parse() -> stream
+        if type(result).__name__ == "BinaryAPIResponse":
+            end_unread(inv)
+            return result
         return watch_response(inv, result, stream=(handler, sync_proxy, async_proxy))
-    if is_raw(result):
-        end_unread(inv)
-        return result
     inv.output_parts = []
     st = StreamState(inv, handler)
     if hasattr(result, "__anext__"):

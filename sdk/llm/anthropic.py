@@ -152,7 +152,7 @@ def _event(st: StreamState, event: Any) -> None:
 
 def _finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
-        return wrap_stream(inv, result, _event, kwargs=kwargs)
+        return wrap_stream(inv, result, _event)
     return finish_parsed(inv, result, kwargs, _message)
 
 

@@ -218,8 +218,8 @@ def _chat_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
         if kwargs.get("stream_options") is _INJECTED:
             return wrap_stream(inv, result, _chat_chunk, _HidingStreamProxy,
-                               _AsyncHidingStreamProxy, kwargs)
-        return wrap_stream(inv, result, _chat_chunk, kwargs=kwargs)
+                               _AsyncHidingStreamProxy)
+        return wrap_stream(inv, result, _chat_chunk)
     return finish_parsed(inv, result, kwargs, _chat_response)
 
 
@@ -283,7 +283,7 @@ def _responses_event(st: StreamState, event: Any) -> None:
 
 def _responses_finish(inv: Invocation, result: Any, kwargs: dict[str, Any]) -> Any:
     if kwargs.get("stream") is True:
-        return wrap_stream(inv, result, _responses_event, kwargs=kwargs)
+        return wrap_stream(inv, result, _responses_event)
     return finish_parsed(inv, result, kwargs, _responses_response)
 
 

@@ -383,3 +383,56 @@ def test_dropped_without_close_ends_when_collected(oai, fake, spans):
     del manager, r
     gc.collect()
     _check_unpriced(one_span(spans))
+
+
+# --- with_raw_response + stream=True: the parse() stream is priced as the app iterates ---
+def test_raw_response_stream_is_priced_as_the_app_iterates(oai, fake, spans):
+    fake.script(Reply(text="a b c", input_tokens=40, output_tokens=3),
+                Reply(text="d e", input_tokens=20, output_tokens=2))
+    raw = oai.chat.completions.with_raw_response.create(model=GPT, messages=MSGS, **STREAM)
+    assert isinstance(raw, openai._legacy_response.LegacyAPIResponse)
+    assert raw.headers.get("content-type", "").startswith("text/event-stream")
+    assert llm_spans(spans) == []  # nothing read yet
+    text = "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
+    assert text == "a b c"
+    _check_priced(one_span(spans), GPT, "openai", 40, 3)
+    # closed after two chunks: the span ends with what was seen, exactly one span
+    raw = oai.chat.completions.with_raw_response.create(model=GPT, messages=MSGS, **STREAM)
+    stream = raw.parse()
+    next(iter(stream))
+    stream.close()
+    assert len(llm_spans(spans)) == 2
+
+
+def test_async_raw_response_stream_is_priced(aoai, fake, spans):
+    fake.script(Reply(text="x y", input_tokens=30, output_tokens=2))
+
+    async def main():
+        raw = await aoai.chat.completions.with_raw_response.create(
+            model=GPT, messages=MSGS, **STREAM)
+        return [c async for c in raw.parse()]
+
+    chunks = asyncio.run(main())
+    assert chunks[-1].usage.prompt_tokens == 30
+    _check_priced(one_span(spans), GPT, "openai", 30, 2)
+
+
+def test_anthropic_raw_response_stream_is_priced(claude, fake, spans):
+    fake.script(Reply(text="a b", input_tokens=25, output_tokens=2))
+    raw = claude.messages.with_raw_response.create(model=CLAUDE, max_tokens=64, messages=MSGS,
+                                                   stream=True)
+    events = [e.type for e in raw.parse()]
+    assert events[0] == "message_start" and events[-1] == "message_stop"
+    _check_priced(one_span(spans), CLAUDE, "anthropic", 25, 2)
+
+
+def test_anthropic_async_raw_response_parse_is_priced(aclaude, fake, spans):
+    fake.script(Reply(text="Paris.", input_tokens=44, output_tokens=3))
+
+    async def main():
+        raw = await aclaude.messages.with_raw_response.create(model=CLAUDE, max_tokens=64,
+                                                             messages=MSGS)
+        return await raw.parse()
+
+    assert asyncio.run(main()).content[0].text == "Paris."
+    _check_priced(one_span(spans), CLAUDE, "anthropic", 44, 3)
