@@ -179,10 +179,10 @@ class _Maps:
         self.offsets.append(len(self.keys))
 
     def array(self) -> pa.Array:
-        return map_array(self.offsets, self.keys, self.values)
+        return _map_array(self.offsets, self.keys, self.values)
 
 
-def map_array(offsets: list[int], keys: list[str], values: list[str],
+def _map_array(offsets: list[int], keys: list[str], values: list[str],
               typ: pa.MapType = _STR_MAP) -> pa.Array:
     """A map column from offsets + keys + values, built without releasing the GIL
     (``MapArray.from_arrays`` validates with the GIL released, twice)."""
@@ -218,12 +218,12 @@ def _constant(empty_lists: bool, n: int, typ: Any) -> pa.Array:
     return arr
 
 
-def nulls(n: int, typ: pa.DataType) -> pa.Array:
+def _nulls(n: int, typ: pa.DataType) -> pa.Array:
     """``n`` nulls of ``typ`` (``pa.nulls`` releases the GIL), cached."""
     return _constant(False, n, typ)
 
 
-def lookup(table: list[Any], indices: Sequence[int], typ: pa.DataType) -> pa.Array:
+def _lookup(table: list[Any], indices: Sequence[int], typ: pa.DataType) -> pa.Array:
     """``table[i]`` for each index, as an array (a ``take`` that keeps the GIL)."""
     if len(table) == 1:
         return pa.array(table * len(indices), typ)
@@ -322,7 +322,7 @@ def _repeated(resource: Any, kv: tuple[list[str], list[str]], n: int) -> pa.Arra
         return hit[1]
     keys, values = kv
     k = len(keys)
-    arr = map_array(list(range(0, k * (n + 1), k)) if k else [0] * (n + 1), keys * n,
+    arr = _map_array(list(range(0, k * (n + 1), k)) if k else [0] * (n + 1), keys * n,
                     values * n)
     if len(_REPEATED) > 64:
         _REPEATED.clear()
@@ -465,16 +465,16 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
         "parent_span_id": pa.array(parent_id, string),
         "trace_state": pa.array(trace_state, string),
         "name": pa.array(name, string),
-        "kind": lookup(_KINDS, kind, string),
+        "kind": _lookup(_KINDS, kind, string),
         "start_time": pa.array(start, ts_type),
         "end_time": pa.array(end, ts_type),
         "duration_us": pa.array(duration, pa.int64()),
-        "status_code": lookup(_STATUS_CODES, status_code, string),
+        "status_code": _lookup(_STATUS_CODES, status_code, string),
         "status_message": pa.array(status_msg, string),
-        "service_name": lookup(services, res_index, string),
-        "scope_name": lookup([sc[0] for sc in scopes], scope_index, string),
-        "scope_version": lookup([sc[1] for sc in scopes], scope_index, string),
-        "attributes": map_array(offsets, keys, values),
+        "service_name": _lookup(services, res_index, string),
+        "scope_name": _lookup([sc[0] for sc in scopes], scope_index, string),
+        "scope_version": _lookup([sc[1] for sc in scopes], scope_index, string),
+        "attributes": _map_array(offsets, keys, values),
         "resource_attributes": resources.column(res_index),
         "events": _lists(n, with_events, _event, SPAN_SCHEMA.field("events").type),
         "links": _lists(n, with_links, _link, SPAN_SCHEMA.field("links").type),
@@ -483,7 +483,7 @@ def _spans_to_table(spans: Sequence[Any], promoted_names: dict[str, Any]) -> pa.
         "dropped_links_count": pa.array(d_l, pa.int32()),
     }
     for p, values_, any_ in zip(PROMOTED_SPAN_ATTRIBUTES, promoted, used, strict=True):
-        columns[p.column] = pa.array(values_, p.type) if any_ else nulls(n, p.type)
+        columns[p.column] = pa.array(values_, p.type) if any_ else _nulls(n, p.type)
     return pa.Table.from_arrays([columns[f.name] for f in SPAN_SCHEMA], schema=SPAN_SCHEMA)
 
 

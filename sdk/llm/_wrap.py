@@ -12,7 +12,7 @@ from opentelemetry import context as otel_context
 
 from otelytics._call import report_internal_error
 from otelytics.llm._core import Invocation, begin, fingerprint, suppressed
-from otelytics.llm._response import end_unread, is_streamed, raw_mode, watch_response
+from otelytics.llm._response import end_unread, is_streamed, watch_response
 from otelytics.llm._stream import AsyncStreamProxy, StreamProxy, StreamState
 from otelytics.semconv import attributes as a
 
@@ -215,11 +215,8 @@ def finish_parsed(inv: Invocation, result: Any, kwargs: dict[str, Any],
     ends as the app reads it."""
     if is_streamed(result, kwargs) or type(result).__name__ == "AsyncAPIResponse":
         return watch_response(inv, result, read=read)  # priced when the app (awaits) parse
-    resp = parse_raw(result, kwargs)
-    if resp is None:
-        end_unread(inv)
-        return result
-    read(inv, resp)
+    # with_raw_response has read the body and caches its parse for the app
+    read(inv, result.parse() if is_raw(result) else result)
     inv.end()
     return result
 
@@ -249,18 +246,3 @@ def is_raw(result: Any) -> bool:
     """A ``with_raw_response`` / ``with_streaming_response`` result (a type-name check: a
     ``hasattr`` on a pydantic model raises and catches an AttributeError)."""
     return type(result).__name__ in RAW_TYPES
-
-
-def parse_raw(result: Any, kwargs: dict[str, Any]) -> Any:
-    """The parsed body behind a raw response, or None when we must not read it.
-
-    ``with_raw_response`` has read the body and caches the parse for the app;
-    ``with_streaming_response`` (header ``X-Stainless-Raw-Response: stream``) has not (see
-    :func:`watch_response`), and an async response parses only with ``await``: both are left
-    alone here.
-    """
-    if not is_raw(result):
-        return result
-    if raw_mode(kwargs) == "stream" or type(result).__name__ == "AsyncAPIResponse":
-        return None
-    return result.parse()
